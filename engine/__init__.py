@@ -1,0 +1,1 @@
+"""Reverie's engine: DeepDream and style transfer in plain PyTorch (no ComfyUI imports)."""

@@ -1,0 +1,53 @@
+"""Running a CNN only as deep as the requested layers and returning their activations."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import nn
+
+from .models import CNN
+
+
+class FeatureNet(nn.Module):
+    """`forward(x)` takes RGB images in [0, 1] (BCHW) and returns `{layer: activation}`.
+
+    Only the stages up to the deepest requested layer run; preprocessing happens inside, on the
+    input's own device.
+    """
+
+    def __init__(self, cnn: CNN, layers: Iterable[str]):
+        super().__init__()
+        names = list(dict.fromkeys(layers))
+        if not names:
+            raise ValueError("No layers selected: name at least one layer.")
+        if any(p.is_inference() for p in cnn.module.parameters()):
+            raise RuntimeError("The CNN's weights were made under torch.inference_mode() and cannot take "
+                               "part in autograd; load or move the model outside inference mode.")
+        self.cnn = cnn
+        self.layers = {name: cnn.layer(name) for name in names}
+        depth = max(l.stage for l in self.layers.values()) + 1
+        self.stages = nn.ModuleList(cnn.module.get_submodule(s) for s in cnn.spec.stages[:depth])
+        self.min_size = cnn.spec.min_size
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if min(x.shape[-2:]) < self.min_size:
+            raise ValueError(f"{self.cnn.spec.title} needs images of at least {self.min_size}×{self.min_size} "
+                             f"pixels; got {x.shape[-1]}×{x.shape[-2]}. Upscale the image or use fewer octaves.")
+        feats: dict[str, torch.Tensor] = {}
+        handles = [self.cnn.module.get_submodule(l.module).register_forward_hook(_store(feats, name))
+                   for name, l in self.layers.items()]
+        try:
+            h = self.cnn.preprocess(x.to(self.cnn.dtype))
+            for stage in self.stages:
+                h = stage(h)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return feats
+
+
+def _store(feats: dict[str, torch.Tensor], name: str):
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        feats[name] = output
+    return hook

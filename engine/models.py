@@ -1,0 +1,129 @@
+"""Loading a CNN: architecture registry, weight fitting and partial-file support."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .architectures import ARCHITECTURES
+from .spec import Layer, ModelSpec, Preprocess, unknown_layer_message
+from .weights import read_state_dict
+
+
+@dataclass
+class CNN:
+    """A frozen network with its spec, input convention and how many stages have weights."""
+
+    spec: ModelSpec
+    module: nn.Module
+    preprocess: Preprocess
+    weights: str
+    depth: int
+
+    def layer(self, name: str) -> Layer:
+        """The layer `name`, checked to exist and to be computed by stages that have weights."""
+        layer = self.spec.layer(name)
+        if layer.stage >= self.depth:
+            have = [l.name for l in self.available_layers()]
+            raise ValueError(f"Layer {name!r} needs weights that {self.weights} does not contain "
+                             f"(a partial file). Layers it covers: {have[0]} ... {have[-1]} "
+                             f"({len(have)} layers).")
+        return layer
+
+    def available_layers(self) -> list[Layer]:
+        return [l for l in self.spec.catalogue() if l.stage < self.depth]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.module.parameters()).dtype
+
+
+def get_spec(architecture: str) -> ModelSpec:
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {architecture!r}; valid: {', '.join(ARCHITECTURES)}.")
+    return ARCHITECTURES[architecture]
+
+
+def load_cnn(architecture: str, weights: str | Path | None = None,
+             preprocessing: str | None = None) -> CNN:
+    """Builds `architecture` on the CPU and fills it from `weights` (default: the spec's own file).
+
+    Partial files (the first stages only) load; later layers are then reported as unavailable.
+    Must not run under `torch.inference_mode()`: the weights take part in backward passes.
+    """
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError("load_cnn must run outside torch.inference_mode(): the weights are used by autograd.")
+    spec = get_spec(architecture)
+    path = weights if weights is not None else spec.default_weights()
+    if path is None:
+        raise ValueError(f"No weights for {spec.title}. Put {spec.weights_hint} into ComfyUI's models/cnn "
+                         f"folder and pick it as the weights file.")
+    state = spec.convert_keys(read_state_dict(path))
+    name = Path(path).name
+    module = _build_empty(spec)
+    depth = _fit(spec, module, state, name)
+    module.load_state_dict(state, strict=False)
+    module.eval().requires_grad_(False)
+    for m in module.modules():
+        if hasattr(m, "inplace"):
+            m.inplace = False  # in-place activations would overwrite captured layer outputs
+    return CNN(spec, module, spec.preprocessing(preprocessing), name, depth)
+
+
+def _build_empty(spec: ModelSpec) -> nn.Module:
+    """The module with zeroed tensors: no time spent on random init that the weights replace."""
+    with torch.device("meta"):
+        module = spec.build()
+    module = module.to_empty(device="cpu")
+    with torch.no_grad():
+        for t in (*module.parameters(), *module.buffers()):
+            t.zero_()
+    return module
+
+
+def _fit(spec: ModelSpec, module: nn.Module, state: dict[str, torch.Tensor], name: str) -> int:
+    """Checks that `state` belongs to `spec` and returns how many leading stages it covers."""
+    expected = {k: v.shape for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")}
+    bad = [f"{k} {tuple(state[k].shape)} (expected {tuple(s)})"
+           for k, s in expected.items() if k in state and state[k].shape != s]
+    matched = [k for k in expected if k in state]
+    if bad or not matched:
+        guess = guess_architecture(state, exclude=spec.name)
+        hint = f" It looks like a {guess} file: choose architecture {guess!r}." if guess else ""
+        detail = f"{len(bad)} tensors have other shapes, e.g. {bad[0]}" if bad else \
+            f"none of its {len(state)} tensors has a name it expects (e.g. {next(iter(state), 'none')!r})"
+        raise ValueError(f"{name} does not fit {spec.title}: {detail}.{hint}")
+    depth = 0
+    for stage in spec.stages:
+        keys = [k for k in expected if k.startswith(stage + ".")]
+        if any(k not in state for k in keys):
+            break
+        depth += 1
+    if depth == 0:
+        raise ValueError(f"{name} has no weights for the first stage of {spec.title} ({spec.stages[0]}).")
+    return depth
+
+
+def guess_architecture(state: dict[str, torch.Tensor], exclude: str = "") -> str | None:
+    """The registered architecture whose tensors best match `state` by name and shape, if any fits."""
+    best, best_score = None, 0.0
+    for spec in ARCHITECTURES.values():
+        if spec.name == exclude:
+            continue
+        with torch.device("meta"):
+            expected = spec.build().state_dict()
+        converted = spec.convert_keys(state)
+        hits = sum(1 for k, v in converted.items() if k in expected and expected[k].shape == v.shape)
+        score = hits / max(len(converted), 1)
+        if score > best_score:
+            best, best_score = spec.name, score
+    return best if best_score >= 0.5 else None
+
+
+__all__ = ["CNN", "load_cnn", "get_spec", "guess_architecture", "unknown_layer_message"]
