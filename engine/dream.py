@@ -1,0 +1,47 @@
+"""DeepDream: normalised gradient ascent on layer activations, over octaves that keep their detail."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .features import FeatureNet
+from .objectives import Objective
+from .optimize import Callback, feature_loss, optimize
+from .pyramid import Pyramid, resize
+from .step_rules import Normalize, NormalizedDescent
+from .transforms import jitter
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    steps: int = 10
+    step_size: float = 0.01
+    jitter: int = 32
+    normalize: Normalize = "mean_abs"
+    seed: int = 0
+
+
+def dream(net: FeatureNet, objective: Objective, image: torch.Tensor, settings: DreamSettings,
+          pyramid: Pyramid | None = None, callback: Callback | None = None) -> torch.Tensor:
+    """Dreams on a BCHW batch in [0, 1] and returns a new batch of the same size.
+
+    At each octave the detail dreamed so far (dream minus the octave's own downscaled image) is
+    upscaled and added to the next octave's image, so the original keeps its full-resolution
+    detail instead of being replaced by an upscaled low-resolution dream.
+    """
+    height, width = image.shape[-2:]
+    if min(height, width) < net.min_size:
+        raise ValueError(f"The image is {width}×{height}; {net.cnn.spec.title} needs at least "
+                         f"{net.min_size}×{net.min_size} pixels. Upscale it first.")
+    generator = torch.Generator().manual_seed(settings.seed)  # draws jitter offsets only
+    loss_fn = feature_loss(net, objective, jitter(settings.jitter, generator))
+    sizes = (pyramid or Pyramid(1)).sizes(height, width, net.min_size)
+    detail = torch.zeros_like(resize(image, sizes[0]))
+    for level, size in enumerate(sizes):
+        base = resize(image, size)
+        x = (base + resize(detail, size)).clamp(0, 1).requires_grad_(True)
+        optimizer = NormalizedDescent([x], settings.step_size, settings.normalize)
+        x = optimize(x, loss_fn, optimizer, settings.steps, callback, level, len(sizes))
+        detail = x - base
+    return x

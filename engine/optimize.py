@@ -1,0 +1,70 @@
+"""The one optimisation loop behind Dream and Optimize."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .features import FeatureNet
+from .objectives import Objective
+from .transforms import Transform
+
+
+@dataclass
+class Progress:
+    """Where a run is: reported after every step. A callback may raise to stop the run."""
+
+    level: int
+    levels: int
+    step: int
+    steps: int
+    loss: torch.Tensor
+    image: torch.Tensor
+
+    @property
+    def done(self) -> float:
+        """Fraction of all steps finished, assuming equal steps per level."""
+        return (self.level + self.step / self.steps) / self.levels
+
+
+Callback = Callable[[Progress], None]
+LossFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def feature_loss(net: FeatureNet, objective: Objective, transform: Transform | None = None) -> LossFn:
+    """image -> loss per image: the objective of the net's features of a (transformed) view."""
+    def loss(image: torch.Tensor) -> torch.Tensor:
+        view = transform(image) if transform is not None else image
+        return objective(net(view), view)
+    return loss
+
+
+def optimize(image: torch.Tensor, loss_fn: LossFn, optimizer: torch.optim.Optimizer, steps: int,
+             callback: Callback | None = None, level: int = 0, levels: int = 1) -> torch.Tensor:
+    """Runs `steps` optimiser steps on the leaf tensor `image`, kept in [0, 1]; returns it detached.
+
+    Must run with autograd enabled (outside `torch.inference_mode()`).
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1; got {steps}.")
+    if not torch.is_grad_enabled() or torch.is_inference_mode_enabled():
+        raise RuntimeError("optimize needs autograd: run it under torch.inference_mode(False) and torch.enable_grad().")
+    per_image = torch.zeros(image.shape[0], device=image.device)
+
+    def closure() -> torch.Tensor:
+        nonlocal per_image
+        optimizer.zero_grad(set_to_none=True)
+        losses = loss_fn(image)
+        per_image = losses.detach()
+        total = losses.sum()
+        total.backward()
+        return total
+
+    for step in range(steps):
+        optimizer.step(closure)
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        if callback is not None:
+            callback(Progress(level, levels, step + 1, steps, per_image, image.detach()))
+    return image.detach()

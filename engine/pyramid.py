@@ -1,0 +1,39 @@
+"""Octave pyramids: the sizes an image is processed at, smallest first."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Pyramid:
+    """`octaves` sizes, each `scale` times the previous one, ending at the full size."""
+
+    octaves: int = 4
+    scale: float = 1.4
+
+    def __post_init__(self):
+        if self.octaves < 1:
+            raise ValueError(f"octaves must be at least 1; got {self.octaves}.")
+        if self.scale <= 1.0:
+            raise ValueError(f"scale must be greater than 1; got {self.scale}.")
+
+    def sizes(self, height: int, width: int, min_size: int = 1) -> list[tuple[int, int]]:
+        """Octave sizes smallest first; octaves whose shorter side would be under `min_size` are left out."""
+        sizes = []
+        for i in reversed(range(self.octaves)):
+            f = self.scale ** -i
+            size = (max(round(height * f), 1), max(round(width * f), 1))
+            if min(size) >= min_size or i == 0:
+                sizes.append(size)
+        return sizes
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of a BCHW batch (antialiased when shrinking)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
