@@ -85,7 +85,7 @@ class LayerTerm(Objective):
 
 
 def _spatial_mean(x: torch.Tensor) -> torch.Tensor:
-    return x.flatten(1).mean(1)
+    return x.reshape(x.shape[0], -1).mean(1)
 
 
 class ActivationL2(LayerTerm):

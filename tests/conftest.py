@@ -3,22 +3,10 @@ from __future__ import annotations
 
 import sys
 import types
-from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+from tests.helpers import ROOT, SHARED, shared_file  # noqa: F401  (re-exported for tests)
 
 if "reverie" not in sys.modules:
     package = types.ModuleType("reverie")
     package.__path__ = [str(ROOT)]
     sys.modules["reverie"] = package
-
-
-def shared_file(relative: str) -> Path:
-    """A file under ../shared, or a skip saying it is absent."""
-    path = SHARED / relative
-    if not path.is_file():
-        pytest.skip(f"{relative} not found: ../shared (pretrained weights and test images) is not beside the repo")
-    return path

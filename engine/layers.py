@@ -1,0 +1,65 @@
+"""Weighted layer selections, as users write them: `inception_4c/output: 1.0`, `mixed4#97: 0.5`."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .models import CNN
+from .objectives import ActivationL2, ChannelMean, GuideDot, Objective, Sum
+
+ENTRY = re.compile(r"^(?P<layer>[^\s:#]+)(?:#(?P<channel>\d+))?(?:\s*:\s*(?P<weight>[-+0-9.eE]+))?$")
+
+
+@dataclass(frozen=True)
+class LayerWeight:
+    layer: str
+    weight: float = 1.0
+    channel: int | None = None
+
+    def __str__(self) -> str:
+        channel = "" if self.channel is None else f"#{self.channel}"
+        return f"{self.layer}{channel}: {self.weight:g}"
+
+
+@dataclass(frozen=True)
+class LayerSelection:
+    """Weighted layers (optionally single channels) of one loaded CNN."""
+
+    cnn: CNN
+    entries: tuple[LayerWeight, ...]
+
+    @property
+    def layers(self) -> list[str]:
+        return list(dict.fromkeys(e.layer for e in self.entries))
+
+    def dream_objective(self) -> Objective:
+        """Amplify each entry: a whole layer's L2 power, or one channel's mean."""
+        return Sum(e.weight * (ActivationL2(e.layer) if e.channel is None else ChannelMean(e.layer, e.channel))
+                   for e in self.entries)
+
+    def guided_objective(self, guide_feats: dict) -> Objective:
+        """Pull each layer towards the guide image's features (channels are not used)."""
+        return Sum(e.weight * GuideDot(e.layer, guide_feats[e.layer]) for e in self.entries)
+
+
+def parse_layers(cnn: CNN, text: str) -> LayerSelection:
+    """Parses one `layer[#channel][: weight]` per line or comma and checks each against `cnn`."""
+    items = [item.strip() for line in text.splitlines() for item in line.split(",") if item.strip()]
+    if not items:
+        defaults = ", ".join(f"{k}: {v:g}" for k, v in cnn.spec.default_layers.items())
+        raise ValueError(f"No layers given. Write one 'layer: weight' per line, e.g. {defaults}.")
+    entries = []
+    for item in items:
+        match = ENTRY.match(item)
+        if not match:
+            raise ValueError(f"Cannot read layer entry {item!r}: write 'layer', 'layer: weight' or "
+                             f"'layer#channel: weight' (e.g. 'inception_4c/output: 1.0').")
+        layer = cnn.layer(match["layer"]).name
+        try:
+            weight = float(match["weight"]) if match["weight"] else 1.0
+        except ValueError:
+            raise ValueError(f"Weight {match['weight']!r} of layer {layer!r} is not a number.") from None
+        entries.append(LayerWeight(layer, weight, int(match["channel"]) if match["channel"] else None))
+    if all(e.weight == 0 for e in entries):
+        raise ValueError("Every layer weight is 0: nothing to optimise. Give at least one layer a non-zero weight.")
+    return LayerSelection(cnn, tuple(entries))

@@ -1,0 +1,12 @@
+"""Reverie's ComfyUI nodes (V3): thin adapters over the engine."""
+from comfy_api.latest import ComfyExtension, io
+
+from .dream import Dream, OctavePyramid
+from .models import LoadCNN, SelectLayers
+
+NODES: list[type[io.ComfyNode]] = [LoadCNN, SelectLayers, OctavePyramid, Dream]
+
+
+class ReverieExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return NODES

@@ -1,0 +1,92 @@
+"""Octave Pyramid and Dream."""
+from __future__ import annotations
+
+import torch
+from comfy_api.latest import io
+
+from ..engine.dream import DreamSettings, dream
+from ..engine.features import FeatureNet
+from ..engine.layers import LayerSelection
+from ..engine.pyramid import Pyramid, resize
+from ..engine.step_rules import NORMALIZERS
+from .host import NodeProgress, cnn_on_device, to_bchw, to_bhwc
+from .types import LAYERS, OCTAVES
+
+
+class OctavePyramid(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ReverieOctavePyramid",
+            display_name="Octave Pyramid",
+            category="Reverie/dream",
+            description="Processes the image coarse to fine: first at 1/scale^(octaves-1) of its size, "
+                        "then each octave `scale` times larger, ending at full size. Larger, "
+                        "more coherent patterns than working at full size only.",
+            inputs=[
+                io.Int.Input("octaves", default=4, min=1, max=12,
+                             tooltip="Number of sizes, the full size included (1 = full size only)."),
+                io.Float.Input("scale", default=1.4, min=1.05, max=4.0, step=0.05,
+                               tooltip="Size ratio between neighbouring octaves."),
+            ],
+            outputs=[OCTAVES.Output(display_name="octaves", tooltip="The pyramid for Dream or Optimize.")],
+        )
+
+    @classmethod
+    def execute(cls, octaves: int, scale: float) -> io.NodeOutput:
+        return io.NodeOutput(Pyramid(octaves, scale))
+
+
+class Dream(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ReverieDream",
+            display_name="Dream",
+            category="Reverie/dream",
+            description="DeepDream: changes the image so that the selected layers respond more strongly, "
+                        "by normalised gradient ascent on the pixels with random jitter. With an Octave "
+                        "Pyramid the detail dreamed at each size is carried up to the next. Every image "
+                        "of the batch is dreamed.",
+            inputs=[
+                io.Image.Input("image", tooltip="The image(s) to dream on; RGBA keeps its alpha."),
+                LAYERS.Input("layers", tooltip="Layers to amplify, from Select Layers."),
+                io.Int.Input("steps", default=10, min=1, max=10000, tooltip="Gradient steps per octave."),
+                io.Float.Input("step_size", default=0.01, min=0.0001, max=0.5, step=0.0005,
+                               tooltip="How far each step moves the pixels, as a fraction of the 0..1 range "
+                                       "(the gradient is normalised first)."),
+                io.Int.Input("jitter", default=32, min=0, max=512,
+                             tooltip="Random shift in pixels before each step; hides the net's grid."),
+                io.Combo.Input("normalize", options=list(NORMALIZERS), default="mean_abs",
+                               tooltip="Divide the gradient by its mean absolute value (DeepDream "
+                                       "notebook) or by its standard deviation."),
+                io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
+                             tooltip="Seeds the jitter; the same seed gives the same dream."),
+                OCTAVES.Input("octaves", optional=True, tooltip="Optional coarse-to-fine pyramid."),
+                io.Image.Input("guide", optional=True,
+                               tooltip="Optional guide image: dream towards its features instead of "
+                                       "amplifying whatever the layers see."),
+            ],
+            outputs=[io.Image.Output(display_name="image", tooltip="The dreamed image(s).")],
+        )
+
+    @classmethod
+    def execute(cls, image: torch.Tensor, layers: LayerSelection, steps: int, step_size: float, jitter: int,
+                normalize: str, seed: int, octaves: Pyramid | None = None,
+                guide: torch.Tensor | None = None) -> io.NodeOutput:
+        settings = DreamSettings(steps, step_size, jitter, normalize, seed)
+        with cnn_on_device(layers.cnn, image) as device:
+            net = FeatureNet(layers.cnn, layers.layers)
+            x = to_bchw(image, device)
+            objective = layers.dream_objective() if guide is None else _guided(net, layers, guide, device)
+            out = dream(net, objective.to(device), x, settings, octaves, NodeProgress())
+        return io.NodeOutput(to_bhwc(out, image))
+
+
+def _guided(net: FeatureNet, layers: LayerSelection, guide: torch.Tensor, device: torch.device):
+    """The guided objective from the guide's features, at a size the net accepts (≤ 512 px is plenty)."""
+    g = to_bchw(guide, device)
+    h, w = g.shape[-2:]
+    scale = max(min(512 / max(h, w), 1.0), net.min_size / min(h, w))
+    with torch.no_grad():
+        return layers.guided_objective(net(resize(g, (round(h * scale), round(w * scale)))))

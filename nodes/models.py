@@ -1,0 +1,96 @@
+"""Load CNN and Select Layers."""
+from __future__ import annotations
+
+import os
+
+import folder_paths
+import torch
+from comfy_api.latest import io
+
+from ..engine.architectures import ARCHITECTURES
+from ..engine.layers import parse_layers
+from ..engine.models import CNN as LoadedCNN
+from ..engine.models import load_cnn
+from .types import CNN, LAYERS
+
+FOLDER = "cnn"
+DEFAULT_WEIGHTS = "default"
+AUTO = "auto"
+PREPROCESSING = (AUTO, "torchvision", "caffe", "tensorflow")
+DEFAULT_ARCHITECTURE = "efficientnet_lite0"
+
+folder_paths.add_model_folder_path(FOLDER, os.path.join(folder_paths.models_dir, FOLDER))
+
+
+def _weight_files() -> list[str]:
+    return [DEFAULT_WEIGHTS] + folder_paths.get_filename_list(FOLDER)
+
+
+class LoadCNN(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        names = list(ARCHITECTURES)
+        return io.Schema(
+            node_id="ReverieLoadCNN",
+            display_name="Load CNN",
+            category="Reverie/models",
+            description="Loads a pretrained image classifier whose layers Dream and the style losses read. "
+                        "Weights come from ComfyUI's models/cnn folder (.safetensors preferred; .pth/.pt "
+                        "state dicts are read with weights_only=True) or, with 'default', from the "
+                        "architecture's own source (a pip package or torchvision's cache).",
+            inputs=[
+                io.Combo.Input("architecture", options=names,
+                               default=DEFAULT_ARCHITECTURE if DEFAULT_ARCHITECTURE in names else names[0],
+                               tooltip="The network design; the weights file must be made for it."),
+                io.Combo.Input("weights", options=_weight_files(), default=DEFAULT_WEIGHTS,
+                               tooltip="A file in models/cnn, or 'default' for weights that need no "
+                                       "file of yours (EfficientNet-Lite0's pip package, torchvision's cache)."),
+                io.Combo.Input("preprocessing", options=list(PREPROCESSING), default=AUTO,
+                               tooltip="How pixels are fed to the net: 'auto' reads the file (e.g. Caffe "
+                                       "VGG weights want BGR 0..255); override only for unusual files."),
+            ],
+            outputs=[CNN.Output(display_name="cnn", tooltip="The loaded network.")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, architecture: str, weights: str, preprocessing: str) -> bool | str:
+        if weights != DEFAULT_WEIGHTS and folder_paths.get_full_path(FOLDER, weights) is None:
+            return f"Weights file {weights!r} is not in models/{FOLDER}; pick another or 'default'."
+        return True
+
+    @classmethod
+    def fingerprint_inputs(cls, architecture: str, weights: str, preprocessing: str) -> object:
+        path = None if weights == DEFAULT_WEIGHTS else folder_paths.get_full_path(FOLDER, weights)
+        return os.path.getmtime(path) if path else weights
+
+    @classmethod
+    def execute(cls, architecture: str, weights: str, preprocessing: str) -> io.NodeOutput:
+        path = None if weights == DEFAULT_WEIGHTS else folder_paths.get_full_path_or_raise(FOLDER, weights)
+        with torch.inference_mode(False):  # weights made in inference mode could not be used by autograd
+            cnn = load_cnn(architecture, path, None if preprocessing == AUTO else preprocessing)
+        return io.NodeOutput(cnn)
+
+
+class SelectLayers(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ReverieSelectLayers",
+            display_name="Select Layers",
+            category="Reverie/models",
+            description="Chooses which layers of the CNN an effect reads, each with a weight. One entry per "
+                        "line or comma: 'layer', 'layer: weight', or 'layer#channel: weight' for a single "
+                        "channel (on a classifier layer, the channel is the class index).",
+            inputs=[
+                CNN.Input("cnn", tooltip="The network whose layers are named."),
+                io.String.Input("layers", multiline=True, default="",
+                                tooltip="e.g. 'inception_4c/output: 1.0' for GoogLeNet or 'stage5: 1.0' "
+                                        "for EfficientNet-Lite0. Unknown names are reported with the "
+                                        "nearest valid ones."),
+            ],
+            outputs=[LAYERS.Output(display_name="layers", tooltip="Weighted layers of this CNN.")],
+        )
+
+    @classmethod
+    def execute(cls, cnn: LoadedCNN, layers: str) -> io.NodeOutput:
+        return io.NodeOutput(parse_layers(cnn, layers))

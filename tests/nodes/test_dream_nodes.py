@@ -1,0 +1,100 @@
+"""Dream-family nodes called as the host calls them: under inference mode, on ComfyUI IMAGE tensors."""
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from tests.helpers import shared_file
+
+
+@pytest.fixture(scope="module")
+def nodes():
+    import folder_paths
+    from reverie import nodes
+    return nodes, folder_paths
+
+
+@pytest.fixture(scope="module")
+def googlenet(nodes):
+    nodes, folder_paths = nodes
+    folder_paths.add_model_folder_path("cnn", str(shared_file("weights/googlenet_caffe.safetensors").parent))
+    with torch.inference_mode():
+        return nodes.LoadCNN.execute("googlenet_caffe", "googlenet_caffe.safetensors", "auto")[0]
+
+
+def select(nodes, cnn, text):
+    with torch.inference_mode():
+        return nodes[0].SelectLayers.execute(cnn, text)[0]
+
+
+def run_dream(nodes, layers, image, **kw):
+    args = dict(steps=3, step_size=0.02, jitter=8, normalize="mean_abs", seed=0) | kw
+    with torch.inference_mode():
+        return nodes[0].Dream.execute(image, layers, **args)[0]
+
+
+def test_every_input_has_a_tooltip(nodes):
+    """Each node's schema validates and documents every input and output."""
+    for node in nodes[0].NODES:
+        schema = node.GET_SCHEMA()
+        assert schema.node_id.startswith("Reverie") and schema.description
+        for item in [*schema.inputs, *schema.outputs]:
+            assert item.tooltip, f"{schema.node_id}.{item.id} has no tooltip"
+
+
+def test_dream_changes_every_batch_element_and_keeps_shape(nodes, googlenet):
+    """A batch of RGB fp16 images comes back float32, same size, every element changed."""
+    image = torch.rand(2, 64, 80, 3, generator=torch.Generator().manual_seed(0)).half()
+    out = run_dream(nodes, select(nodes, googlenet, "inception_3b/output"), image)
+    assert out.shape == (2, 64, 80, 3) and out.dtype == torch.float32
+    change = (out - image.float()).abs().flatten(1).mean(1)
+    assert (change > 1e-3).all()
+
+
+def test_dream_keeps_alpha_and_takes_greyscale(nodes, googlenet):
+    """RGBA keeps its alpha channel; a 1-channel image is dreamed as grey RGB."""
+    layers = select(nodes, googlenet, "inception_3a/output")
+    rgba = torch.rand(1, 48, 48, 4)
+    out = run_dream(nodes, layers, rgba)
+    assert out.shape == (1, 48, 48, 4) and torch.equal(out[..., 3], rgba[..., 3])
+    grey = torch.rand(1, 48, 48, 1)
+    assert run_dream(nodes, layers, grey).shape == (1, 48, 48, 3)
+
+
+def test_dream_with_octaves_and_guide(nodes, googlenet):
+    """Octaves and a guide image both run through the node."""
+    layers = select(nodes, googlenet, "inception_3b/output: 1")
+    with torch.inference_mode():
+        pyramid = nodes[0].OctavePyramid.execute(3, 1.4)[0]
+    image = torch.rand(1, 96, 96, 3)
+    out = run_dream(nodes, layers, image, octaves=pyramid, guide=torch.rand(1, 40, 60, 3))
+    assert out.shape == image.shape and (out - image).abs().mean() > 1e-3
+
+
+@pytest.mark.parametrize("text, message", [
+    ("inception_4c/outptu", "inception_4c/output"),
+    ("", "No layers given"),
+    ("inception_4c/output: 0", "non-zero"),
+    ("inception 4c", "Cannot read"),
+])
+def test_select_layers_rejects_bad_names_with_the_fix(nodes, googlenet, text, message):
+    """Unknown, empty, all-zero or unreadable layer lists say what is valid."""
+    with pytest.raises(ValueError, match=message):
+        select(nodes, googlenet, text)
+
+
+def test_too_small_image_is_a_clear_error(nodes, googlenet):
+    """A 1×1 image names the minimum size instead of failing inside torch."""
+    with pytest.raises(ValueError, match="at least 32"):
+        run_dream(nodes, select(nodes, googlenet, "inception_3a/output"), torch.rand(1, 1, 1, 3))
+
+
+def test_caffe_style_keys_fill_every_stage(nodes, tmp_path):
+    """Keys written the Caffe way (`inception_4c_3x3.weight`) load into every GoogLeNet stage."""
+    from reverie.engine.architectures import googlenet_caffe
+    from reverie.engine.models import load_cnn
+    state = {k.replace(".", "_", 1): v for k, v in googlenet_caffe.build().state_dict().items()}
+    save_file(state, tmp_path / "g.safetensors")
+    cnn = load_cnn("googlenet_caffe", tmp_path / "g.safetensors")
+    assert cnn.depth == len(cnn.spec.stages)
