@@ -44,13 +44,16 @@ class CNN:
         return next(self.module.parameters()).dtype
 
 
-def get_spec(architecture: str) -> ModelSpec:
+def get_spec(architecture: str | ModelSpec) -> ModelSpec:
+    """A registered architecture by name (a spec passes through)."""
+    if isinstance(architecture, ModelSpec):
+        return architecture
     if architecture not in ARCHITECTURES:
         raise ValueError(f"Unknown architecture {architecture!r}; valid: {', '.join(ARCHITECTURES)}.")
     return ARCHITECTURES[architecture]
 
 
-def load_cnn(architecture: str, weights: str | Path | None = None,
+def load_cnn(architecture: str | ModelSpec, weights: str | Path | None = None,
              preprocessing: str | None = None) -> CNN:
     """Builds `architecture` on the CPU and fills it from `weights` (default: the spec's own file).
 

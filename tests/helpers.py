@@ -15,3 +15,36 @@ def shared_file(relative: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{relative} not found: ../shared (pretrained weights and test images) is not beside the repo")
     return path
+
+
+def tiny_spec(name: str = "tiny"):
+    """A random-init three-stage conv net with readable layer names: fast engine tests without weights."""
+    from collections import OrderedDict
+
+    from torch import nn
+
+    from reverie.engine.spec import TORCHVISION, ModelSpec
+
+    def build() -> nn.Module:
+        def block(c_in: int, c_out: int) -> nn.Sequential:
+            return nn.Sequential(OrderedDict(conv=nn.Conv2d(c_in, c_out, 3, padding=1), relu=nn.ReLU(),
+                                             pool=nn.MaxPool2d(2)))
+        return nn.Sequential(OrderedDict(b1=block(3, 8), b2=block(8, 16), b3=block(16, 16)))
+
+    layers = {f"{b}/{part}": f"{b}.{part}" for b in ("b1", "b2", "b3") for part in ("conv", "relu", "pool")}
+    return ModelSpec(name=name, title="Tiny test net", build=build, stages=("b1", "b2", "b3"), layers=layers,
+                     preprocess=(TORCHVISION,), min_size=8, default_layers={"b2/relu": 1.0})
+
+
+def tiny_cnn(tmp_path: Path, seed: int = 0):
+    """The tiny net with seeded random weights, loaded through load_cnn from a .safetensors file."""
+    import torch
+    from safetensors.torch import save_file
+
+    from reverie.engine.models import load_cnn
+
+    spec = tiny_spec()
+    torch.manual_seed(seed)
+    path = tmp_path / "tiny.safetensors"
+    save_file(spec.build().state_dict(), path)
+    return load_cnn(spec, path)
