@@ -75,7 +75,7 @@ class Dream(io.ComfyNode):
                 normalize: str, seed: int, octaves: Pyramid | None = None,
                 guide: torch.Tensor | None = None) -> io.NodeOutput:
         settings = DreamSettings(steps, step_size, jitter, normalize, seed)
-        with cnn_on_device(layers.cnn, image) as device:
+        with cnn_on_device(layers.cnn, image[..., 0].numel()) as device:
             net = FeatureNet(layers.cnn, layers.layers)
             x = to_bchw(image, device)
             objective = layers.dream_objective() if guide is None else _guided(net, layers, guide, device)

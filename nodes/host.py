@@ -22,13 +22,13 @@ def to_bchw(image: torch.Tensor, device: torch.device) -> torch.Tensor:
         raise ValueError(f"Expected an IMAGE of shape [batch, height, width, channels] with 1-4 channels; "
                          f"got {tuple(image.shape)}.")
     rgb = image[..., :3] if image.shape[-1] >= 3 else image[..., :1].expand(*image.shape[:-1], 3)
-    return rgb.to(device=device, dtype=torch.float32).permute(0, 3, 1, 2).clone()
+    return rgb.to(device=device, dtype=torch.float32).permute(0, 3, 1, 2).clone(memory_format=torch.contiguous_format)
 
 
-def to_bhwc(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+def to_bhwc(x: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
     """BCHW result back to an IMAGE on the host's intermediate device, keeping `like`'s alpha channel."""
     out = x.detach().clamp(0, 1).permute(0, 2, 3, 1).to(mm.intermediate_device(), torch.float32)
-    if like.shape[-1] == 4 and tuple(like.shape[1:3]) == tuple(out.shape[1:3]):
+    if like is not None and like.shape[-1] == 4 and tuple(like.shape[:3]) == tuple(out.shape[:3]):
         out = torch.cat([out, like[..., 3:].to(out)], -1)
     return out.contiguous()
 
@@ -40,14 +40,15 @@ def to_mask(mask: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 @contextmanager
-def cnn_on_device(cnn: CNN, image: torch.Tensor) -> Iterator[torch.device]:
-    """Moves the CNN to the host's compute device for one run and back to its offload device after.
+def cnn_on_device(cnn: CNN, pixels: int) -> Iterator[torch.device]:
+    """Moves the CNN to the host's compute device for one run on `pixels` input pixels (batch
+    included), then back to its offload device.
 
     Runs under autograd (inference mode off), so the moved weights can take part in backward passes.
     """
     device = mm.get_torch_device()
     with torch.inference_mode(False), torch.enable_grad():
-        needed = mm.module_size(cnn.module) + image[..., 0].numel() * ACTIVATION_BYTES_PER_PIXEL
+        needed = mm.module_size(cnn.module) + pixels * ACTIVATION_BYTES_PER_PIXEL
         mm.free_memory(needed, device)
         cnn.module.to(device)
         try:
