@@ -28,6 +28,15 @@ class Progress:
         return (self.level + self.step / self.steps) / self.levels
 
 
+class NonFiniteLoss(ValueError):
+    """The loss became NaN or infinite. `image` is the last iterate whose loss was finite, clamped to
+    [0, 1] (None when the first evaluation already failed); `step` is the step that failed."""
+
+    def __init__(self, message: str, image: torch.Tensor | None, step: int):
+        super().__init__(message)
+        self.image, self.step = image, step
+
+
 Callback = Callable[[Progress], None]
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -44,18 +53,30 @@ def optimize(image: torch.Tensor, loss_fn: LossFn, optimizer: torch.optim.Optimi
              callback: Callback | None = None, level: int = 0, levels: int = 1) -> torch.Tensor:
     """Runs `steps` optimiser steps on the leaf tensor `image`, kept in [0, 1]; returns it detached.
 
-    Must run with autograd enabled (outside `torch.inference_mode()`).
+    A NaN or infinite loss (or image) stops the run with `NonFiniteLoss`, which carries the last
+    image whose loss was finite. Must run with autograd enabled (outside `torch.inference_mode()`).
     """
     if steps < 1:
         raise ValueError(f"steps must be at least 1; got {steps}.")
     if not torch.is_grad_enabled() or torch.is_inference_mode_enabled():
         raise RuntimeError("optimize needs autograd: run it under torch.inference_mode(False) and torch.enable_grad().")
     per_image = torch.zeros(image.shape[0], device=image.device)
+    last_good: torch.Tensor | None = None
+    step = 0
+
+    def stop(what: str) -> NonFiniteLoss:
+        where = f" (level {level + 1} of {levels})" if levels > 1 else ""
+        return NonFiniteLoss(f"The {what} became NaN or infinite at step {step + 1} of {steps}{where}: the "
+                             f"learning rate or step size is probably too large for this objective.",
+                             last_good, step + 1)
 
     def closure() -> torch.Tensor:
-        nonlocal per_image
+        nonlocal per_image, last_good
         optimizer.zero_grad(set_to_none=True)
         losses = loss_fn(image)
+        if not torch.isfinite(losses).all():
+            raise stop("loss")
+        last_good = image.detach().clamp(0, 1)  # a copy: the optimiser updates `image` in place
         per_image = losses.detach()
         total = losses.sum()
         total.backward()
@@ -67,4 +88,6 @@ def optimize(image: torch.Tensor, loss_fn: LossFn, optimizer: torch.optim.Optimi
             image.clamp_(0, 1)
         if callback is not None:
             callback(Progress(level, levels, step + 1, steps, per_image, image.detach()))
+    if not torch.isfinite(image).all():
+        raise stop("image")
     return image.detach()

@@ -1,0 +1,182 @@
+"""Style-transfer losses: small objectives that own their targets as buffers.
+
+Each returns one loss per batch element. Departure from Gatys et al. (2015): every loss is divided
+by the size of its own target (the target's mean square, or its second moment), so a weight of 1
+means "100 % relative error costs 1" whatever the layer, the net or its input scaling (Caffe
+features are ~60× larger than torchvision ones). Layer and term weights stay comparable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .linalg import psd_power, trace_sqrtm
+from .objectives import Features, LayerTerm, Objective
+from .pyramid import resize
+
+EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class Moments:
+    """First and second raw moments of a layer's activations over positions: mean `[B, C]` and
+    `srm` `[B, C, C]` (the Gram matrix divided by the number of positions). Unlike covariances,
+    raw moments of several images blend linearly."""
+
+    mean: torch.Tensor
+    srm: torch.Tensor
+
+    @property
+    def cov(self) -> torch.Tensor:
+        return self.srm - self.mean.unsqueeze(-1) * self.mean.unsqueeze(-2)
+
+
+def moments(act: torch.Tensor, mask: torch.Tensor | None = None) -> Moments:
+    """The moments of `act` `[B, C, H, W]`, weighted by `mask` `[B or 1, 1, h, w]` in [0, 1] if given
+    (resized to the layer's `H×W`), so that only the masked region counts."""
+    x = act.flatten(2)  # [B, C, N]
+    if mask is None:
+        return Moments(x.mean(2), _SecondMoment.apply(x, None))
+    w = resize(mask.to(x.dtype), tuple(act.shape[-2:])).flatten(2)  # [B|1, 1, N]
+    w = w / w.sum(2, keepdim=True).clamp_min(EPS)
+    return Moments((x * w).sum(2), _SecondMoment.apply(x, w))
+
+
+class _SecondMoment(torch.autograd.Function):
+    """x (w x)ᵀ for x `[B, C, N]` and position weights w `[B|1, 1, N]` summing to 1 (None: 1/N each).
+
+    The gradient is one product, (g + gᵀ) (w x), where autograd's matmul would take two and a sum:
+    this is the bulk of a style loss's cost, so it matters (bench/style_step.py).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(x, w)
+        return x @ x.mT / x.shape[-1] if w is None else (x * w) @ x.mT
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        x, w = ctx.saved_tensors
+        sym = grad + grad.mT
+        return (sym / x.shape[-1] @ x if w is None else (sym @ x) * w), None
+
+
+def blend_moments(parts: Sequence[Moments], weights: Sequence[float]) -> Moments:
+    """The weighted average of moments (weights ≥ 0, normalised here), each part averaged over its batch."""
+    total = float(sum(weights))
+    mean = sum(w / total * m.mean.mean(0, keepdim=True) for m, w in zip(parts, weights))
+    srm = sum(w / total * m.srm.mean(0, keepdim=True) for m, w in zip(parts, weights))
+    return Moments(mean, srm)
+
+
+def _per_image(x: torch.Tensor, dims: int) -> torch.Tensor:
+    return x.flatten(-dims).mean(-1) if dims else x
+
+
+def _check_batch(name: str, target_batch: int, batch: int) -> None:
+    if target_batch not in (1, batch):
+        raise ValueError(f"{name}: its target holds {target_batch} images but the batch being optimised has "
+                         f"{batch}; give one target image or one per output image.")
+
+
+class ContentLoss(LayerTerm):
+    """Mean squared difference between a layer's activations and the target's, relative to the
+    target's mean square. `target` is `[B or 1, C, H, W]` at the size being optimised."""
+
+    def __init__(self, layer: str, target: torch.Tensor):
+        super().__init__(layer)
+        target = target.detach()
+        self.register_buffer("target", target)
+        self.register_buffer("norm", target.pow(2).flatten(1).mean(1).clamp_min(EPS))
+
+    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+        act = feats[self.layer]
+        _check_batch(f"Content loss at {self.layer!r}", self.target.shape[0], act.shape[0])
+        if act.shape[1:] != self.target.shape[1:]:
+            raise ValueError(f"Content loss at {self.layer!r}: the target's features are "
+                             f"{tuple(self.target.shape[1:])} but the image's are {tuple(act.shape[1:])}; "
+                             f"the content target was made at another image size.")
+        return _per_image((act - self.target).pow(2), 3) / self.norm
+
+
+class StatisticLoss(LayerTerm):
+    """A style loss comparing statistics of a layer (optionally inside `mask`) with target moments."""
+
+    def __init__(self, layer: str, mask: torch.Tensor | None = None):
+        super().__init__(layer)
+        self.register_buffer("mask", mask)
+
+    def moments(self, feats: Features) -> Moments:
+        act = feats[self.layer]
+        if self.mask is not None:
+            _check_batch(f"Style mask at {self.layer!r}", self.mask.shape[0], act.shape[0])
+        return moments(act, self.mask)
+
+    def extra_repr(self) -> str:
+        return repr(self.layer) + (", masked" if self.mask is not None else "")
+
+
+class GramLoss(StatisticLoss):
+    """Mean squared difference of Gram matrices (normalised by the number of positions, as crowsonkb's,
+    unlike Gatys et al.'s 1/(4N²M²)), relative to the target Gram matrix's mean square."""
+
+    def __init__(self, layer: str, target: Moments, mask: torch.Tensor | None = None):
+        super().__init__(layer, mask)
+        gram = target.srm.detach()
+        self.register_buffer("gram", gram)
+        self.register_buffer("norm", _per_image(gram.pow(2), 2).clamp_min(EPS))
+
+    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+        return _per_image((self.moments(feats).srm - self.gram).pow(2), 2) / self.norm
+
+
+class MeanCovLoss(StatisticLoss):
+    """Squared 2-Wasserstein distance between Gaussians with the activations' and the target's mean and
+    covariance (as crowsonkb's StyleLossW2), relative to the target's second moment tr(E[xxᵀ]):
+
+        |μ - μₜ|² + tr(Σ + Σₜ - 2 (Σₜ^½ Σ Σₜ^½)^½)
+
+    Both covariances get a ridge of `eps` times the target's mean second moment, which keeps the
+    matrix square roots well conditioned. Σₜ^½ depends on the target only and is computed once.
+    """
+
+    def __init__(self, layer: str, target: Moments, mask: torch.Tensor | None = None, eps: float = 1e-5):
+        super().__init__(layer, mask)
+        srm = target.srm.detach()
+        power = srm.diagonal(dim1=-2, dim2=-1).sum(-1)  # tr E[xxᵀ] = |μ|² + tr Σ
+        self.register_buffer("ridge", eps * power / srm.shape[-1])
+        cov = self._ridged(target.cov.detach())
+        self.register_buffer("mean", target.mean.detach())
+        self.register_buffer("cov", cov)
+        self.register_buffer("cov_sqrt", psd_power(cov, 0.5))
+        self.register_buffer("norm", power.clamp_min(EPS))
+
+    def _ridged(self, cov: torch.Tensor) -> torch.Tensor:
+        eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
+        return cov + self.ridge[:, None, None] * eye
+
+    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+        m = self.moments(feats)
+        cov = self._ridged(m.cov)
+        mean_term = (m.mean - self.mean).pow(2).sum(-1)
+        cross = trace_sqrtm(self.cov_sqrt @ cov @ self.cov_sqrt)
+        cov_term = _trace(cov) + _trace(self.cov) - 2 * cross
+        return (mean_term + cov_term) / self.norm
+
+
+def _trace(m: torch.Tensor) -> torch.Tensor:
+    return m.diagonal(dim1=-2, dim2=-1).sum(-1)
+
+
+STATISTICS: dict[str, type[StatisticLoss]] = {"gram": GramLoss, "mean_cov": MeanCovLoss}
+
+
+class TVLoss(Objective):
+    """Total variation (L2, Mahendran & Vedaldi): mean squared difference of neighbouring pixels, per image."""
+
+    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+        dx = image[..., :, 1:] - image[..., :, :-1]
+        dy = image[..., 1:, :] - image[..., :-1, :]
+        return _per_image(dx.pow(2), 3) + _per_image(dy.pow(2), 3)

@@ -1,0 +1,229 @@
+"""Style transfer: optimise the pixels against an objective, coarse to fine, with Adam or L-BFGS.
+
+The run is `optimize` (the loop Dream uses too) at each pyramid size, with the image-made targets
+rebuilt for that size, Adam's moments resized and carried to the next size (as crowsonkb's
+`scale_adam`), an optional bias-corrected EMA of the iterates, and colour handling around it.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+
+from .colour import COLOUR_MODES, luminance_only, match_histogram
+from .features import FeatureNet
+from .losses import TVLoss
+from .objectives import Objective
+from .optimize import Callback, NonFiniteLoss, Progress, feature_loss, optimize
+from .pyramid import Pyramid, resize
+from .style import ContentObjective, StyleObjective, Size, check_image, image_objectives
+
+OPTIMIZERS = ("adam", "lbfgs")
+INITS = ("content", "image", "noise")
+DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}
+ADAM_BETAS = (0.9, 0.99)  # crowsonkb's choice: the second moment forgets faster than torch's 0.999
+LBFGS_HISTORY = 20  # torch's default 100 keeps 200 image-sized vectors: 2.4 GB at 1024×1024
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """How to optimise. `steps` are per pyramid level; `lr` None picks 0.02 for Adam (about a pixel
+    change of 2 % per step) and 1 for L-BFGS; `tv_weight` adds a `TVLoss` term; `ema` is the decay of
+    the averaged iterate that is returned (0: the last iterate); `colour` keeps the content's colours
+    ("luminance": its chroma after the run, "histogram": its colour statistics given to the styles)."""
+
+    optimizer: str = "adam"
+    lr: float | None = None
+    steps: int = 200
+    tv_weight: float = 0.0
+    ema: float = 0.0
+    colour: str = "none"
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}.")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"The learning rate must be > 0; got {self.lr}.")
+        if self.steps < 1:
+            raise ValueError(f"steps must be at least 1; got {self.steps}.")
+        if not self.tv_weight >= 0:
+            raise ValueError(f"tv_weight must be ≥ 0 (0 = no smoothing); got {self.tv_weight}.")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1) (0 = off, 0.99 = average over ~100 steps); got {self.ema}.")
+        if self.colour not in COLOUR_MODES:
+            raise ValueError(f"colour must be one of {', '.join(COLOUR_MODES)}; got {self.colour!r}.")
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+
+@dataclass
+class TransferReport:
+    """What a run did: sizes optimised, steps taken, final loss per image (empty if stopped), warnings
+    (those of the largest size reached), and `stopped`, the message when a NaN/infinite loss ended it
+    early (the last good image was returned)."""
+
+    sizes: list[Size]
+    steps: int = 0
+    loss: list[float] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    stopped: str | None = None
+
+
+def fit_size(have: Size, size: int | Size | None) -> Size:
+    """(height, width): `size` itself, `have` for None, or `have` scaled so its longer side is `size`."""
+    if size is None:
+        return have
+    if isinstance(size, int):
+        if size < 1:
+            raise ValueError(f"The output size must be at least 1 pixel; got {size}.")
+        h, w = have
+        return (max(round(h * size / max(h, w)), 1), max(round(w * size / max(h, w)), 1))
+    return (int(size[0]), int(size[1]))
+
+
+def init_image(kind: str, content: torch.Tensor | None = None, size: int | Size | None = None, seed: int = 0,
+               image: torch.Tensor | None = None) -> torch.Tensor:
+    """The starting image: the content image, `image`, or uniform noise drawn from `seed` (on the CPU,
+    so every device gets the same noise), at `size` (see `fit_size`; its aspect follows `image`, else
+    `content`, else square). The batch size is the reference's (1 for noise alone)."""
+    if kind not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}; got {kind!r}.")
+    if kind == "content" and content is None:
+        raise ValueError("init 'content' needs a content image: connect one or start from noise.")
+    if kind == "image" and image is None:
+        raise ValueError("init 'image' needs an init image: connect one or start from the content or noise.")
+    reference = image if kind == "image" else content if kind == "content" else \
+        image if image is not None else content
+    if reference is not None:
+        check_image(reference, "init image" if reference is image else "content image")
+    have = tuple(reference.shape[-2:]) if reference is not None else (1, 1)
+    if reference is None and size is None:
+        raise ValueError("Noise without a content image needs an output size.")
+    out_size = fit_size(have, size)
+    if kind == "noise":
+        batch = reference.shape[0] if reference is not None else 1
+        noise = torch.rand(batch, 3, *out_size, generator=torch.Generator().manual_seed(seed))
+        return noise.to(reference) if reference is not None else noise
+    return resize(reference, out_size).clamp(0, 1)
+
+
+class EMA:
+    """A bias-corrected exponential moving average of the iterates (as Adam's moments)."""
+
+    def __init__(self, x: torch.Tensor, decay: float):
+        self.decay, self.accum = decay, 1.0
+        self.value = torch.zeros_like(x)
+        self.update(x)
+
+    def update(self, x: torch.Tensor) -> None:
+        self.accum *= self.decay
+        self.value.mul_(self.decay).add_(x, alpha=1 - self.decay)
+
+    def get(self) -> torch.Tensor:
+        return self.value / (1 - self.accum)
+
+
+def make_optimizer(settings: TransferSettings, x: torch.Tensor,
+                   previous: torch.optim.Optimizer | None = None) -> torch.optim.Optimizer:
+    """Adam (warm-started from `previous`, its moments resized to `x`) or L-BFGS (fresh: its history
+    of differences at another size means nothing here). One L-BFGS step is one iteration and one
+    loss evaluation (no line search, as neural-style)."""
+    if settings.optimizer == "lbfgs":
+        return torch.optim.LBFGS([x], lr=settings.learning_rate, max_iter=1, history_size=LBFGS_HISTORY)
+    opt = torch.optim.Adam([x], lr=settings.learning_rate, betas=ADAM_BETAS)
+    if previous is not None and previous.state:
+        (old,) = previous.state.values()
+        size = tuple(x.shape[-2:])
+        # Departure from crowsonkb's scale_adam: the losses are means over positions, so each pixel's
+        # gradient shrinks in proportion to the pixel count; rescale the moments to match, or the carried
+        # second moment damps the steps at the new size for ~1/(1 - beta2) steps.
+        r = old["exp_avg"][0, 0].numel() / x[0, 0].numel()
+        opt.state[x] = {"step": old["step"].clone(), "exp_avg": resize(old["exp_avg"], size) * r,
+                        "exp_avg_sq": resize(old["exp_avg_sq"], size).clamp_min(0) * r ** 2}
+    return opt
+
+
+def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings: TransferSettings = TransferSettings(),
+             pyramid: Pyramid | None = None, callback: Callback | None = None,
+             content: torch.Tensor | None = None) -> tuple[torch.Tensor, TransferReport]:
+    """Optimises `init` (a BCHW batch in [0, 1], the output size) against `objective`; returns the image
+    and a report. Every batch element is optimised (Adam treats them independently; L-BFGS shares one
+    history over the batch's summed loss).
+
+    The objective is copied to `init`'s device, never changed: its image-made terms get targets for each
+    pyramid size. `content` (default: the first content loss's image) is what colour handling keeps. A NaN or
+    infinite loss ends the run early: the last image with a finite loss is returned, upscaled to the
+    output size, and `report.stopped` says what happened (no exception).
+    """
+    init = check_image(init, "init image")
+    missing = objective.layers() - set(net.layers)
+    if missing:
+        raise ValueError(f"The objective reads layers {sorted(missing)} that the feature net does not compute; "
+                         f"build the FeatureNet with objective.layers().")
+    height, width = init.shape[-2:]
+    if min(height, width) < net.min_size:
+        raise ValueError(f"The output is {width}×{height}; {net.cnn.spec.title} needs at least "
+                         f"{net.min_size}×{net.min_size} pixels.")
+    objective, content = _prepare(objective, settings, content, init.device)
+    sizes = (pyramid or Pyramid(1)).sizes(height, width, net.min_size)
+    report = TransferReport(sizes)
+    loss_fn = feature_loss(net, objective)
+    x, opt = init.detach(), None
+    for level, size in enumerate(sizes):
+        warnings = [w for term in image_objectives(objective) for w in term.retarget(net, size)]
+        report.warnings = list(dict.fromkeys(warnings))  # those of the largest size reached
+        x = resize(x, size).clamp(0, 1).requires_grad_(True)
+        opt = make_optimizer(settings, x, opt)
+        ema = EMA(x.detach(), settings.ema) if settings.ema else None
+        try:
+            x = optimize(x, loss_fn, opt, settings.steps, _observer(report, ema, callback), level, len(sizes))
+        except NonFiniteLoss as e:
+            if e.image is None:
+                raise
+            report.stopped = f"{e} Stopped; kept the last image with a finite loss."
+            report.warnings.append(report.stopped)
+            x = resize(e.image, (height, width))
+            break
+        if ema is not None:
+            x = ema.get().clamp(0, 1)
+    if settings.colour == "luminance":
+        x = luminance_only(x, content)
+    with torch.no_grad():
+        report.loss = loss_fn(x).tolist() if report.stopped is None else []
+    return x.detach(), report
+
+
+def _prepare(objective: Objective, settings: TransferSettings, content: torch.Tensor | None,
+             device: torch.device) -> tuple[Objective, torch.Tensor | None]:
+    """A copy of `objective` on `device`, with its styles colour-matched and TV added as `settings` ask,
+    and the content image colour handling keeps."""
+    objective = copy.deepcopy(objective).to(device)
+    if content is None:
+        content = next((m.image for m in objective.modules() if isinstance(m, ContentObjective)), None)
+    if settings.colour != "none":
+        if content is None:
+            raise ValueError(f"colour {settings.colour!r} keeps the content image's colours, but there is no "
+                             f"content image: add a content loss or pass the content image.")
+        content = check_image(content, "content image").to(device)
+    if settings.colour == "histogram":
+        for style in (m for m in objective.modules() if isinstance(m, StyleObjective)):
+            style.map_images(lambda s: match_histogram(s, content))
+    if settings.tv_weight > 0:
+        objective = objective + settings.tv_weight * TVLoss()
+    return objective, content
+
+
+def _observer(report: TransferReport, ema: EMA | None, callback: Callback | None) -> Callback:
+    """Counts steps, updates the EMA and shows the callback the averaged image when there is one."""
+    def observe(p: Progress) -> None:
+        report.steps += 1
+        if ema is not None:
+            ema.update(p.image)
+            p = dataclasses.replace(p, image=ema.get())
+        if callback is not None:
+            callback(p)
+    return observe
