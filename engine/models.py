@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from torch import nn
 
 from .architectures import ARCHITECTURES
@@ -58,6 +59,7 @@ def load_cnn(architecture: str | ModelSpec, weights: str | Path | None = None,
     """Builds `architecture` on the CPU and fills it from `weights` (default: the spec's own file).
 
     Partial files (the first stages only) load; later layers are then reported as unavailable.
+    `preprocessing` None picks the input convention from the file (see `choose_preprocess`).
     Must not run under `torch.inference_mode()`: the weights take part in backward passes.
     """
     if torch.is_inference_mode_enabled():
@@ -76,7 +78,32 @@ def load_cnn(architecture: str | ModelSpec, weights: str | Path | None = None,
     for m in module.modules():
         if hasattr(m, "inplace"):
             m.inplace = False  # in-place activations would overwrite captured layer outputs
-    return CNN(spec, module, spec.preprocessing(preprocessing), name, depth)
+    return CNN(spec, module, choose_preprocess(spec, path, state, preprocessing), name, depth)
+
+
+PREPROCESS_METADATA = "reverie.preprocess"
+
+
+def choose_preprocess(spec: ModelSpec, path: str | Path, state: dict[str, torch.Tensor],
+                      preprocessing: str | None = None) -> Preprocess:
+    """The input convention for these weights: the one asked for, else the one the file's safetensors
+    metadata names (`{"reverie.preprocess": "caffe"}`), else what `spec.detect_preprocess` reads from
+    the weights themselves, else the spec's default."""
+    if preprocessing is None:
+        preprocessing = _metadata(path).get(PREPROCESS_METADATA)
+    if preprocessing is not None:
+        return spec.preprocessing(preprocessing)
+    detected = spec.detect_preprocess(state)
+    assert detected is None or detected in spec.preprocess, f"{spec.name}: detected {detected} is not listed"
+    return detected or spec.preprocess[0]
+
+
+def _metadata(path: str | Path) -> dict[str, str]:
+    """A .safetensors file's string metadata (empty for other formats)."""
+    if Path(path).suffix.lower() != ".safetensors":
+        return {}
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata() or {}
 
 
 def _build_empty(spec: ModelSpec) -> nn.Module:
@@ -95,11 +122,16 @@ def _fit(spec: ModelSpec, module: nn.Module, state: dict[str, torch.Tensor], nam
     expected = {k: v.shape for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")}
     bad = [f"{k} {tuple(state[k].shape)} (expected {tuple(s)})"
            for k, s in expected.items() if k in state and state[k].shape != s]
+    # An extra tensor inside one of the module's own children (vgg19's `features.16.weight` where vgg16
+    # has a pool, resnet101's `layer3.6.*`) means another architecture; extra heads (`AuxLogits.*`) are fine.
+    children = {name for name, _ in module.named_children()}
+    bad += [f"{k} (not in {spec.name})" for k in state
+            if k not in expected and not k.endswith("num_batches_tracked") and k.split(".")[0] in children]
     matched = [k for k in expected if k in state]
     if bad or not matched:
         guess = guess_architecture(state, exclude=spec.name)
         hint = f" It looks like a {guess} file: choose architecture {guess!r}." if guess else ""
-        detail = f"{len(bad)} tensors have other shapes, e.g. {bad[0]}" if bad else \
+        detail = f"{len(bad)} tensors have other shapes or names, e.g. {bad[0]}" if bad else \
             f"none of its {len(state)} tensors has a name it expects (e.g. {next(iter(state), 'none')!r})"
         raise ValueError(f"{name} does not fit {spec.title}: {detail}.{hint}")
     depth = 0
@@ -129,4 +161,4 @@ def guess_architecture(state: dict[str, torch.Tensor], exclude: str = "") -> str
     return best if best_score >= 0.5 else None
 
 
-__all__ = ["CNN", "load_cnn", "get_spec", "guess_architecture", "unknown_layer_message"]
+__all__ = ["CNN", "load_cnn", "get_spec", "choose_preprocess", "guess_architecture", "unknown_layer_message"]

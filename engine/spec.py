@@ -60,7 +60,10 @@ class ModelSpec:
     `nn.Flatten` the forward needs is named as a stage too. `layers` maps readable names to the
     dotted path of the module whose output is the layer. `preprocess` lists the input conventions
     the architecture accepts, the default first. `convert_keys` maps a weight file's keys onto
-    `build()`'s; `default_weights` finds weights that need no download (a path, or None).
+    `build()`'s; `default_weights` finds the spec's own weights (a path, or None; it may download, and
+    raises a ValueError naming the file to fetch by hand when it cannot). `detect_preprocess` looks at a
+    converted state dict and names the input convention it was trained for, or None when it can't tell
+    (then the first of `preprocess` applies); it must return one of `preprocess`.
     """
 
     name: str
@@ -74,6 +77,7 @@ class ModelSpec:
     convert_keys: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] = field(default=lambda sd: sd)
     default_weights: Callable[[], str | None] = field(default=lambda: None)
     weights_hint: str = ""
+    detect_preprocess: Callable[[dict[str, torch.Tensor]], Preprocess | None] = field(default=lambda sd: None)
 
     def layer(self, name: str) -> Layer:
         """The catalogue entry for `name`; a ValueError naming the closest valid names otherwise."""
