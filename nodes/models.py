@@ -16,7 +16,7 @@ from .types import CNN, LAYERS
 FOLDER = "cnn"
 DEFAULT_WEIGHTS = "default"
 AUTO = "auto"
-PREPROCESSING = (AUTO, "torchvision", "caffe", "tensorflow")
+PREPROCESSING = (AUTO, *sorted({p.name for spec in ARCHITECTURES.values() for p in spec.preprocess}))
 DEFAULT_ARCHITECTURE = "efficientnet_lite0"
 
 folder_paths.add_model_folder_path(FOLDER, os.path.join(folder_paths.models_dir, FOLDER))
