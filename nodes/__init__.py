@@ -3,8 +3,11 @@ from comfy_api.latest import ComfyExtension, io
 
 from .dream import Dream, OctavePyramid
 from .models import LoadCNN, SelectLayers
+from .objectives import ContentLoss, DreamObjective, StyleLoss
+from .optimize import Optimize
 
-NODES: list[type[io.ComfyNode]] = [LoadCNN, SelectLayers, OctavePyramid, Dream]
+NODES: list[type[io.ComfyNode]] = [LoadCNN, SelectLayers, OctavePyramid, Dream,
+                                   ContentLoss, StyleLoss, DreamObjective, Optimize]
 
 
 class ReverieExtension(ComfyExtension):

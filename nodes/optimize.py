@@ -1,0 +1,73 @@
+"""Optimize: style transfer (and any chained objective) on the pixels."""
+from __future__ import annotations
+
+import logging
+
+import torch
+from comfy_api.latest import io
+
+from ..engine.colour import COLOUR_MODES
+from ..engine.features import FeatureNet
+from ..engine.pyramid import Pyramid
+from ..engine.transfer import INITS, OPTIMIZERS, TransferSettings, init_image, transfer
+from .host import NodeProgress, cnn_on_device, to_bchw, to_bhwc
+from .objectives import ObjectiveRecipe
+from .types import OBJECTIVE, OCTAVES
+
+log = logging.getLogger("reverie")
+
+
+class Optimize(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ReverieOptimize",
+            display_name="Optimize",
+            category="Reverie/style",
+            description="Optimises the pixels of an image against the chained objective (content, style, "
+                        "dream terms): neural style transfer. With an Octave Pyramid it works coarse to "
+                        "fine, carrying Adam's state across sizes. Every image of the batch is optimised.",
+            inputs=[
+                OBJECTIVE.Input("objective", tooltip="Content Loss / Style Loss / Dream Objective chain."),
+                io.Combo.Input("init", options=list(INITS), default="content",
+                               tooltip="Start from the content image, from `image`, or from noise."),
+                io.Int.Input("size", default=512, min=0, max=8192, step=8,
+                             tooltip="Longer side of the output in pixels; 0 keeps the starting image's size."),
+                io.Combo.Input("optimizer", options=list(OPTIMIZERS), default="adam",
+                               tooltip="adam: steady, works with pyramids; lbfgs: fewer steps on one size."),
+                io.Float.Input("learning_rate", default=0.0, min=0.0, max=10.0, step=0.001,
+                               tooltip="0 = the optimizer's default (Adam 0.02, L-BFGS 1)."),
+                io.Int.Input("steps", default=200, min=1, max=10000, tooltip="Steps per pyramid level."),
+                io.Float.Input("tv_weight", default=0.0, min=0.0, max=1e4, step=0.01,
+                               tooltip="Total-variation smoothing; raise it against high-frequency noise."),
+                io.Float.Input("ema", default=0.0, min=0.0, max=0.999, step=0.001,
+                               tooltip="Return the average of recent iterates (e.g. 0.99 ≈ last 100 steps) "
+                                       "instead of the last one; 0 = off."),
+                io.Combo.Input("colour", options=list(COLOUR_MODES), default="none",
+                               tooltip="Keep the content's colours: 'luminance' transfers only brightness, "
+                                       "'histogram' recolours the styles to the content's palette first."),
+                io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
+                             tooltip="Seeds the noise init; the same seed gives the same bytes on one device."),
+                io.Image.Input("image", optional=True, tooltip="Starting image for init 'image'."),
+                OCTAVES.Input("octaves", optional=True, tooltip="Optional coarse-to-fine pyramid."),
+            ],
+            outputs=[io.Image.Output(display_name="image", tooltip="The optimised image(s).")],
+        )
+
+    @classmethod
+    def execute(cls, objective: ObjectiveRecipe, init: str, size: int, optimizer: str, learning_rate: float,
+                steps: int, tv_weight: float, ema: float, colour: str, seed: int,
+                image: torch.Tensor | None = None, octaves: Pyramid | None = None) -> io.NodeOutput:
+        settings = TransferSettings(optimizer, learning_rate or None, steps, tv_weight, ema, colour)
+        like = image if image is not None else objective.content
+        batch, side = (1, size) if like is None else (like.shape[0], size or max(like.shape[1:3]))
+        with cnn_on_device(objective.cnn, batch * side ** 2) as device:
+            net = FeatureNet(objective.cnn, objective.layers)
+            content = None if objective.content is None else to_bchw(objective.content, device)
+            start = init_image(init, content, size or None, seed,
+                               None if image is None else to_bchw(image, device)).to(device)
+            out, report = transfer(net, objective.build(net, device), start, settings, octaves,
+                                   NodeProgress(), content)
+        for warning in report.warnings:
+            log.warning("Reverie Optimize: %s", warning)
+        return io.NodeOutput(to_bhwc(out, like))
