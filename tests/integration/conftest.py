@@ -19,6 +19,8 @@ from graphs import ROOT  # noqa: E402
 from host import Host, default_root, is_host  # noqa: E402
 from run_workflow import Comfy  # noqa: E402
 
+PREFIX = "reverie_test_"  # of every file the tests write into the host's input/ and output/
+
 
 def pytest_collection_modifyitems(items):
     for item in items:
@@ -38,6 +40,8 @@ def host(tmp_path_factory):
     server = Host(root).start(tmp_path_factory.mktemp("comfy") / "server.log")
     yield server
     server.stop()
+    for path in (server.base / "output").glob(PREFIX + "*"):  # what the tests saved
+        path.unlink()
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +67,7 @@ def make_image(host):
         for i in range(4):  # some edges and colour for the net to respond to
             box = [width * i // 5, height * i // 6, width * (i + 2) // 5, height * (i + 3) // 6]
             draw.ellipse(box, fill=(60 * i, 200 - 40 * i, 120))
-        name = f"reverie_test_{uuid.uuid4().hex[:8]}_{width}x{height}.png"
+        name = f"{PREFIX}{uuid.uuid4().hex[:8]}_{width}x{height}.png"
         image.save(host.base / "input" / name)
         made.append(host.base / "input" / name)
         return name
@@ -76,7 +80,7 @@ def make_image(host):
 @pytest.fixture
 def prefix() -> str:
     """A unique SaveImage filename_prefix: a new input, so ComfyUI's cache never skips the graph."""
-    return f"reverie_test_{uuid.uuid4().hex[:10]}"
+    return f"{PREFIX}{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture(scope="session")
