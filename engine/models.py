@@ -54,13 +54,20 @@ def get_spec(architecture: str | ModelSpec) -> ModelSpec:
     return ARCHITECTURES[architecture]
 
 
+POOLING = ("max", "average")
+PADDING = ("zeros", "replicate", "reflect")
+
+
 def load_cnn(architecture: str | ModelSpec, weights: str | Path | None = None,
-             preprocessing: str | None = None) -> CNN:
+             preprocessing: str | None = None, pooling: str = "max", padding: str = "zeros") -> CNN:
     """Builds `architecture` on the CPU and fills it from `weights` (default: the spec's own file).
 
-    Partial files (the first stages only) load; later layers are then reported as unavailable.
-    `preprocessing` None picks the input convention from the file (see `choose_preprocess`).
-    Must not run under `torch.inference_mode()`: the weights take part in backward passes.
+    Partial files (the first stages only) load; later layers are then reported as unavailable and
+    their stages are not allocated. `preprocessing` None picks the input convention from the file
+    (see `choose_preprocess`). `pooling` "average" replaces max pooling (smoother style transfer,
+    as in Gatys et al.); `padding` sets the border mode of padded convolutions (replicate or reflect
+    avoid bright frames). Must not run under `torch.inference_mode()`: the weights take part in
+    backward passes.
     """
     if torch.is_inference_mode_enabled():
         raise RuntimeError("load_cnn must run outside torch.inference_mode(): the weights are used by autograd.")
@@ -71,13 +78,15 @@ def load_cnn(architecture: str | ModelSpec, weights: str | Path | None = None,
                          f"folder and pick it as the weights file.")
     state = spec.convert_keys(read_state_dict(path))
     name = Path(path).name
-    module = _build_empty(spec)
+    with torch.device("meta"):
+        module = spec.build()
     depth = _fit(spec, module, state, name)
+    for stage in spec.stages[depth:]:
+        module.set_submodule(stage, nn.Identity())  # no weights for it: never run, never allocated
+    module = _materialise(module)
     module.load_state_dict(state, strict=False)
     module.eval().requires_grad_(False)
-    for m in module.modules():
-        if hasattr(m, "inplace"):
-            m.inplace = False  # in-place activations would overwrite captured layer outputs
+    _adapt(module, pooling, padding)
     return CNN(spec, module, choose_preprocess(spec, path, state, preprocessing), name, depth)
 
 
@@ -106,15 +115,28 @@ def _metadata(path: str | Path) -> dict[str, str]:
         return f.metadata() or {}
 
 
-def _build_empty(spec: ModelSpec) -> nn.Module:
-    """The module with zeroed tensors: no time spent on random init that the weights replace."""
-    with torch.device("meta"):
-        module = spec.build()
+def _materialise(module: nn.Module) -> nn.Module:
+    """A meta module on the CPU with zeroed tensors: no time spent on random init that weights replace."""
     module = module.to_empty(device="cpu")
     with torch.no_grad():
         for t in (*module.parameters(), *module.buffers()):
             t.zero_()
     return module
+
+
+def _adapt(module: nn.Module, pooling: str, padding: str) -> None:
+    """Average instead of max pooling, a border mode for padded convolutions, no in-place activations."""
+    if pooling not in POOLING or padding not in PADDING:
+        raise ValueError(f"pooling must be one of {', '.join(POOLING)} and padding one of {', '.join(PADDING)}; "
+                         f"got {pooling!r}, {padding!r}.")
+    for name, m in list(module.named_modules()):
+        if hasattr(m, "inplace"):
+            m.inplace = False  # in-place activations would overwrite captured layer outputs
+        if isinstance(m, nn.Conv2d) and m.padding not in ("valid", (0, 0)):
+            m.padding_mode = padding
+        if isinstance(m, nn.MaxPool2d) and pooling == "average":
+            module.set_submodule(name, nn.AvgPool2d(m.kernel_size, m.stride, m.padding, m.ceil_mode,
+                                                    count_include_pad=False))
 
 
 def _fit(spec: ModelSpec, module: nn.Module, state: dict[str, torch.Tensor], name: str) -> int:

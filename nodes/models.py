@@ -10,7 +10,7 @@ from comfy_api.latest import io
 from ..engine.architectures import ARCHITECTURES
 from ..engine.layers import parse_layers
 from ..engine.models import CNN as LoadedCNN
-from ..engine.models import load_cnn
+from ..engine.models import PADDING, POOLING, load_cnn
 from .types import CNN, LAYERS
 
 FOLDER = "cnn"
@@ -48,26 +48,35 @@ class LoadCNN(io.ComfyNode):
                 io.Combo.Input("preprocessing", options=list(PREPROCESSING), default=AUTO,
                                tooltip="How pixels are fed to the net: 'auto' reads the file (e.g. Caffe "
                                        "VGG weights want BGR 0..255); override only for unusual files."),
+                io.Combo.Input("pooling", options=list(POOLING), default="max",
+                               tooltip="'average' replaces max pooling: smoother, often nicer style "
+                                       "transfer (Gatys et al.); 'max' is the network as trained."),
+                io.Combo.Input("padding", options=list(PADDING), default="zeros",
+                               tooltip="Border mode of the convolutions: 'replicate' or 'reflect' avoid the "
+                                       "bright or dark frames that zero padding leaves on optimised images."),
             ],
             outputs=[CNN.Output(display_name="cnn", tooltip="The loaded network.")],
         )
 
     @classmethod
-    def validate_inputs(cls, architecture: str, weights: str, preprocessing: str) -> bool | str:
+    def validate_inputs(cls, architecture: str, weights: str, preprocessing: str, pooling: str,
+                        padding: str) -> bool | str:
         if weights != DEFAULT_WEIGHTS and folder_paths.get_full_path(FOLDER, weights) is None:
             return f"Weights file {weights!r} is not in models/{FOLDER}; pick another or 'default'."
         return True
 
     @classmethod
-    def fingerprint_inputs(cls, architecture: str, weights: str, preprocessing: str) -> object:
+    def fingerprint_inputs(cls, architecture: str, weights: str, preprocessing: str, pooling: str,
+                           padding: str) -> object:
         path = None if weights == DEFAULT_WEIGHTS else folder_paths.get_full_path(FOLDER, weights)
         return os.path.getmtime(path) if path else weights
 
     @classmethod
-    def execute(cls, architecture: str, weights: str, preprocessing: str) -> io.NodeOutput:
+    def execute(cls, architecture: str, weights: str, preprocessing: str, pooling: str,
+                padding: str) -> io.NodeOutput:
         path = None if weights == DEFAULT_WEIGHTS else folder_paths.get_full_path_or_raise(FOLDER, weights)
         with torch.inference_mode(False):  # weights made in inference mode could not be used by autograd
-            cnn = load_cnn(architecture, path, None if preprocessing == AUTO else preprocessing)
+            cnn = load_cnn(architecture, path, None if preprocessing == AUTO else preprocessing, pooling, padding)
         return io.NodeOutput(cnn)
 
 

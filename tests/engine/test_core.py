@@ -86,6 +86,7 @@ def test_partial_file_exposes_leading_layers_only(tmp_path):
     save_file(state, tmp_path / "partial.safetensors")
     cnn = load_cnn(spec, tmp_path / "partial.safetensors")
     assert cnn.depth == 2
+    assert not list(cnn.module.b3.parameters())  # the uncovered stage is not allocated
     with pytest.raises(ValueError, match="partial"):
         cnn.layer("b3/relu")
     with pytest.raises(ValueError, match="Nearest valid names: b2/relu"):
@@ -95,3 +96,22 @@ def test_partial_file_exposes_leading_layers_only(tmp_path):
 def test_loading_under_inference_mode_is_refused(tmp_path):
     with torch.inference_mode(), pytest.raises(RuntimeError, match="inference_mode"):
         tiny_cnn(tmp_path)
+
+
+def test_average_pooling_and_border_padding_variants(tmp_path):
+    """pooling='average' swaps every max pool; padding='replicate' changes only the image border."""
+    from safetensors.torch import save_file
+    from torch import nn
+    spec = tiny_spec()
+    save_file(spec.build().state_dict(), tmp_path / "w.safetensors")
+    plain = load_cnn(spec, tmp_path / "w.safetensors")
+    averaged = load_cnn(spec, tmp_path / "w.safetensors", pooling="average")
+    padded = load_cnn(spec, tmp_path / "w.safetensors", padding="replicate")
+    assert not any(isinstance(m, nn.MaxPool2d) for m in averaged.module.modules())
+    x = torch.rand(1, 3, 16, 16)
+    a, b, c = (FeatureNet(cnn, ["b1/conv", "b1/pool"])(x) for cnn in (plain, averaged, padded))
+    assert torch.equal(a["b1/conv"], b["b1/conv"]) and not torch.equal(a["b1/pool"], b["b1/pool"])
+    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))
+    assert torch.equal(a["b1/conv"][inner], c["b1/conv"][inner]) and not torch.equal(a["b1/conv"], c["b1/conv"])
+    with pytest.raises(ValueError, match="pooling must be one of max, average"):
+        load_cnn(spec, tmp_path / "w.safetensors", pooling="min")

@@ -20,7 +20,7 @@ def googlenet(nodes):
     nodes, folder_paths = nodes
     folder_paths.add_model_folder_path("cnn", str(shared_file("weights/googlenet_caffe.safetensors").parent))
     with torch.inference_mode():
-        return nodes.LoadCNN.execute("googlenet_caffe", "googlenet_caffe.safetensors", "auto")[0]
+        return nodes.LoadCNN.execute("googlenet_caffe", "googlenet_caffe.safetensors", "auto", "max", "zeros")[0]
 
 
 def select(nodes, cnn, text):
