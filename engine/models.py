@@ -132,7 +132,7 @@ def _adapt(module: nn.Module, pooling: str, padding: str) -> None:
     for name, m in list(module.named_modules()):
         if hasattr(m, "inplace"):
             m.inplace = False  # in-place activations would overwrite captured layer outputs
-        if isinstance(m, nn.Conv2d) and m.padding not in ("valid", (0, 0)):
+        if isinstance(m, nn.Conv2d) and (m.padding not in ("valid", (0, 0)) or getattr(m, "pads_itself", False)):
             m.padding_mode = padding
         if isinstance(m, nn.MaxPool2d) and pooling == "average":
             module.set_submodule(name, nn.AvgPool2d(m.kernel_size, m.stride, m.padding, m.ceil_mode,

@@ -51,7 +51,12 @@ WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 
 
 class SameConv2d(nn.Conv2d):
-    """A bias-free convolution padded like TensorFlow's 'SAME' for whatever size arrives."""
+    """A bias-free convolution padded like TensorFlow's 'SAME' for whatever size arrives.
+
+    It pads in `forward` (`pads_itself`), honouring `padding_mode` as a padded nn.Conv2d does.
+    """
+
+    pads_itself = True
 
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1):
         super().__init__(c_in, c_out, kernel, stride, padding=0, groups=groups, bias=False)
@@ -61,7 +66,7 @@ class SameConv2d(nn.Conv2d):
         for size, k, s in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1]):
             total = max((-(-size // s) - 1) * s + k - size, 0)
             pad += [total // 2, total - total // 2]
-        return super().forward(F.pad(x, pad))
+        return super().forward(F.pad(x, pad, "constant" if self.padding_mode == "zeros" else self.padding_mode))
 
 
 def batch_norm(channels: int) -> nn.BatchNorm2d:

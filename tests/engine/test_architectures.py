@@ -233,3 +233,15 @@ def test_default_weights_found_in_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("downloaded"))
     cnn = load_cnn("squeezenet1_1")
     assert cnn.weights == "squeezenet1_1-b8a52dc0.pth" and cnn.depth == len(cnn.spec.stages)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "vgg16", "googlenet_caffe"])
+def test_border_padding_mode_reaches_every_padded_convolution(name, tmp_path):
+    """padding='replicate' changes the first layer at the image border only, whichever way a net pads."""
+    path = saved(tmp_path, random_state(name))
+    first = ARCHITECTURES[name].catalogue()[0].name
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    zeros, replicate = (FeatureNet(load_cnn(name, path, padding=mode), [first])(x)[first]
+                        for mode in ("zeros", "replicate"))
+    assert not torch.equal(zeros, replicate)
+    assert torch.equal(zeros[..., 4:-4, 4:-4], replicate[..., 4:-4, 4:-4])
