@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     p = commands.add_parser("dream", help="DeepDream an image file.")
     p.add_argument("input", type=Path)
     p.add_argument("output", type=Path)
-    p.add_argument("--arch", default="googlenet_caffe", choices=list(ARCHITECTURES))
+    p.add_argument("--arch", default="efficientnet_lite0", choices=list(ARCHITECTURES))
     p.add_argument("--weights", type=Path, help="weights file (default: the architecture's own source)")
     p.add_argument("--layers", help="e.g. 'inception_4c/output: 1' (default: the model's dream layers)")
     p.add_argument("--steps", type=int, default=10)
