@@ -70,4 +70,5 @@ class Optimize(io.ComfyNode):
                                    NodeProgress(), content)
         for warning in report.warnings:
             log.warning("Reverie Optimize: %s", warning)
-        return io.NodeOutput(to_bhwc(out, like))
+        # shown on the node by web/js/warnings.js
+        return io.NodeOutput(to_bhwc(out, like), ui={"reverie_warnings": report.warnings})

@@ -37,7 +37,7 @@ def ui(host, make_image, tmp_path_factory):
 def test_nodes_and_extension_registered(ui):
     report, shot = ui
     assert REQUIRED_NODES <= set(report["registered"]), report["registered"]
-    assert "Reverie.Layers" in report["extensions"]
+    assert {"Reverie.Layers", "Reverie.Warnings"} <= set(report["extensions"])
     assert shot.stat().st_size > 10_000
     assert not report["console"], report["console"]
 
@@ -60,3 +60,8 @@ def test_add_layer_list(ui):
 
 def test_queued_from_the_browser(ui):
     assert ui[0]["queued"] == "execution_success"
+
+
+def test_run_warnings_are_shown_on_the_node(ui):
+    """Optimize's ui["reverie_warnings"] appear in a text box on the node, which goes when a run has none."""
+    assert ui[0]["warnings"] == {"shown": "Style image 1 is enlarged 4.0×", "removed": True}

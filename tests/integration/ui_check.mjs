@@ -59,6 +59,18 @@ try {
     return { values, picked, before, after, widgets: node.widgets.map((w) => w.name) };
   });
 
+  // Reverie.Warnings shows a run's warnings on Optimize and removes them when the next run has none
+  result.warnings = await page.evaluate(() => {
+    const node = LiteGraph.createNode("ReverieOptimize");
+    app.graph.add(node);
+    node.onExecuted({ reverie_warnings: ["Style image 1 is enlarged 4.0×"] });
+    const shown = node.widgets.find((w) => w.name === "warnings")?.value ?? null;
+    node.onExecuted({ reverie_warnings: [] });
+    const after = node.widgets.some((w) => w.name === "warnings");
+    app.graph.remove(node);
+    return { shown, removed: !after };
+  });
+
   // queue it the way the Run button does, on a small image so it is quick
   result.queued = await page.evaluate(async (small) => {
     for (const n of app.graph.nodes.filter((n) => n.type === "LoadImage")) {
