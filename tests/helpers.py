@@ -48,3 +48,13 @@ def tiny_cnn(tmp_path: Path, seed: int = 0):
     path = tmp_path / "tiny.safetensors"
     save_file(spec.build().state_dict(), path)
     return load_cnn(spec, path)
+
+
+def photo(name: str, size: tuple[int, int]):
+    """A shared test photo as a [1, 3, H, W] float batch in [0, 1]; `size` is (width, height)."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    image = Image.open(shared_file(f"testdata/images/{name}")).convert("RGB").resize(size, Image.BICUBIC)
+    return torch.from_numpy(np.array(image)).float().div(255).permute(2, 0, 1)[None].contiguous()

@@ -1,10 +1,8 @@
 """DeepDream: the objective rises, octaves keep detail, runs are reproducible."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from reverie.engine.dream import DreamSettings, dream
 from reverie.engine.features import FeatureNet
@@ -12,12 +10,7 @@ from reverie.engine.models import load_cnn
 from reverie.engine.objectives import ActivationL2
 from reverie.engine.pyramid import Pyramid, resize
 from reverie.engine.step_rules import NormalizedDescent
-from tests.helpers import shared_file, tiny_cnn
-
-
-def photo(name: str, size: tuple[int, int]) -> torch.Tensor:
-    image = Image.open(shared_file(f"testdata/images/{name}")).convert("RGB").resize(size, Image.BICUBIC)
-    return torch.from_numpy(np.array(image)).float().div(255).permute(2, 0, 1)[None]
+from tests.helpers import photo, shared_file, tiny_cnn
 
 
 @pytest.fixture(scope="module")

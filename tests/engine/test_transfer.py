@@ -12,7 +12,8 @@ from reverie.engine.objectives import ActivationL2, Objective
 from reverie.engine.pyramid import Pyramid, resize
 from reverie.engine.style import ContentObjective, StyleObjective
 from reverie.engine.transfer import TransferSettings, init_image, make_optimizer, transfer
-from tests.engine.style_support import LAYERS, cnn, net, photo, vgg19_partial  # noqa: F401  (fixtures)
+from tests.engine.style_support import LAYERS, cnn, net, vgg19_partial  # noqa: F401  (fixtures)
+from tests.helpers import photo
 
 @pytest.fixture(scope="module")
 def vgg():
