@@ -10,6 +10,7 @@ from .objectives import Objective
 from .optimize import Callback, feature_loss, optimize
 from .pyramid import Pyramid, resize
 from .step_rules import Normalize, NormalizedDescent
+from .tiles import Tiling
 from .transforms import jitter
 
 
@@ -20,6 +21,7 @@ class DreamSettings:
     jitter: int = 32
     normalize: Normalize = "mean_abs"
     seed: int = 0
+    tile: int = 0  # 0: the whole image at once; else windows of about this size (bounded memory)
 
 
 def dream(net: FeatureNet, objective: Objective, image: torch.Tensor, settings: DreamSettings,
@@ -34,7 +36,11 @@ def dream(net: FeatureNet, objective: Objective, image: torch.Tensor, settings: 
     if min(height, width) < net.min_size:
         raise ValueError(f"The image is {width}×{height}; {net.cnn.spec.title} needs at least "
                          f"{net.min_size}×{net.min_size} pixels. Upscale it first.")
-    generator = torch.Generator().manual_seed(settings.seed)  # draws jitter offsets only
+    if 0 < settings.tile < 4 * net.min_size:
+        raise ValueError(f"tile must be 0 (off) or at least {4 * net.min_size} pixels for {net.cnn.spec.title} "
+                         f"(four times its smallest input); got {settings.tile}.")
+    generator = torch.Generator().manual_seed(settings.seed)  # draws jitter offsets and tile grids only
+    tiling = Tiling(settings.tile, generator) if settings.tile else None
     loss_fn = feature_loss(net, objective, jitter(settings.jitter, generator))
     sizes = (pyramid or Pyramid(1)).sizes(height, width, net.min_size)
     detail = torch.zeros_like(resize(image, sizes[0]))
@@ -42,6 +48,6 @@ def dream(net: FeatureNet, objective: Objective, image: torch.Tensor, settings: 
         base = resize(image, size)
         x = (base + resize(detail, size)).clamp(0, 1).requires_grad_(True)
         optimizer = NormalizedDescent([x], settings.step_size, settings.normalize)
-        x = optimize(x, loss_fn, optimizer, settings.steps, callback, level, len(sizes))
+        x = optimize(x, loss_fn, optimizer, settings.steps, callback, level, len(sizes), tiling)
         detail = x - base
     return x

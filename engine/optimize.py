@@ -8,6 +8,7 @@ import torch
 
 from .features import FeatureNet
 from .objectives import Objective
+from .tiles import Tiling
 from .transforms import Transform
 
 
@@ -50,8 +51,13 @@ def feature_loss(net: FeatureNet, objective: Objective, transform: Transform | N
 
 
 def optimize(image: torch.Tensor, loss_fn: LossFn, optimizer: torch.optim.Optimizer, steps: int,
-             callback: Callback | None = None, level: int = 0, levels: int = 1) -> torch.Tensor:
+             callback: Callback | None = None, level: int = 0, levels: int = 1,
+             tiling: Tiling | None = None) -> torch.Tensor:
     """Runs `steps` optimiser steps on the leaf tensor `image`, kept in [0, 1]; returns it detached.
+
+    With `tiling`, each step's gradient is summed over windows, each with its own forward and
+    backward pass: memory follows the tile size. Only for losses that are sums over positions
+    (DeepDream), not for global statistics such as style losses.
 
     A NaN or infinite loss (or image) stops the run with `NonFiniteLoss`, which carries the last
     image whose loss was finite. Must run with autograd enabled (outside `torch.inference_mode()`).
@@ -73,14 +79,16 @@ def optimize(image: torch.Tensor, loss_fn: LossFn, optimizer: torch.optim.Optimi
     def closure() -> torch.Tensor:
         nonlocal per_image, last_good
         optimizer.zero_grad(set_to_none=True)
-        losses = loss_fn(image)
-        if not torch.isfinite(losses).all():
-            raise stop("loss")
+        per_image = torch.zeros(image.shape[0], device=image.device)
+        views = [image] if tiling is None else [image[..., r, c] for r, c in tiling.windows(*image.shape[-2:])]
+        for view in views:
+            losses = loss_fn(view)
+            if not torch.isfinite(losses).all():
+                raise stop("loss")
+            losses.sum().backward()
+            per_image = per_image + losses.detach()
         last_good = image.detach().clamp(0, 1)  # a copy: the optimiser updates `image` in place
-        per_image = losses.detach()
-        total = losses.sum()
-        total.backward()
-        return total
+        return per_image.sum()
 
     for step in range(steps):
         optimizer.step(closure)

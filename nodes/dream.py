@@ -62,6 +62,10 @@ class Dream(io.ComfyNode):
                                        "notebook) or by its standard deviation."),
                 io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
                              tooltip="Seeds the jitter; the same seed gives the same dream."),
+                io.Int.Input("tile_size", default=0, min=0, max=8192, step=64,
+                             tooltip="0 = the whole image at once. For large images, e.g. 512: the gradient "
+                                     "is computed in tiles of about this size (memory follows the tile), on "
+                                     "a grid that moves every step so no seams show."),
                 OCTAVES.Input("octaves", optional=True, tooltip="Optional coarse-to-fine pyramid."),
                 io.Image.Input("guide", optional=True,
                                tooltip="Optional guide image: dream towards its features instead of "
@@ -72,9 +76,9 @@ class Dream(io.ComfyNode):
 
     @classmethod
     def execute(cls, image: torch.Tensor, layers: LayerSelection, steps: int, step_size: float, jitter: int,
-                normalize: str, seed: int, octaves: Pyramid | None = None,
+                normalize: str, seed: int, tile_size: int, octaves: Pyramid | None = None,
                 guide: torch.Tensor | None = None) -> io.NodeOutput:
-        settings = DreamSettings(steps, step_size, jitter, normalize, seed)
+        settings = DreamSettings(steps, step_size, jitter, normalize, seed, tile_size)
         with cnn_on_device(layers.cnn, image[..., 0].numel()) as device:
             net = FeatureNet(layers.cnn, layers.layers)
             x = to_bchw(image, device)

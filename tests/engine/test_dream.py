@@ -111,3 +111,23 @@ def test_image_smaller_than_the_net_accepts_is_rejected(tmp_path):
     net = FeatureNet(cnn, ["b1/relu"])
     with pytest.raises(ValueError, match="at least 8×8"):
         dream(net, ActivationL2("b1/relu"), torch.rand(1, 3, 4, 4), DreamSettings(steps=1))
+
+
+def test_tiled_dream_bounds_the_net_input_and_still_dreams(tmp_path):
+    """With tile=32 the net never sees more than 1.5 tiles a side, the grid moves every step, and the
+    objective rises about as much as without tiles."""
+    cnn = tiny_cnn(tmp_path)
+    objective = ActivationL2("b2/relu")
+    net = FeatureNet(cnn, objective.layers())
+    seen = []
+    cnn.module.b1.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0].shape[-2:])))
+    x = torch.rand(2, 3, 100, 90, generator=torch.Generator().manual_seed(5))
+    tiled = dream(net, objective, x, DreamSettings(steps=4, step_size=0.02, jitter=4, tile=32))
+    assert max(max(s) for s in seen) <= 48 and min(min(s) for s in seen) >= 8
+    assert len(set(seen)) > 4  # windows of varying sizes: the grid moved
+    whole = dream(net, objective, x, DreamSettings(steps=4, step_size=0.02, jitter=4))
+    gain_tiled = score(net, objective, tiled) / score(net, objective, x)
+    gain_whole = score(net, objective, whole) / score(net, objective, x)
+    assert (gain_tiled > 1.5).all() and (gain_tiled > 0.7 * gain_whole).all(), (gain_tiled, gain_whole)
+    with pytest.raises(ValueError, match="at least 32"):
+        dream(net, objective, x, DreamSettings(steps=1, tile=16))

@@ -29,7 +29,7 @@ def select(nodes, cnn, text):
 
 
 def run_dream(nodes, layers, image, **kw):
-    args = dict(steps=3, step_size=0.02, jitter=8, normalize="mean_abs", seed=0) | kw
+    args = dict(steps=3, step_size=0.02, jitter=8, normalize="mean_abs", seed=0, tile_size=0) | kw
     with torch.inference_mode():
         return nodes[0].Dream.execute(image, layers, **args)[0]
 
@@ -62,14 +62,17 @@ def test_dream_keeps_alpha_and_takes_greyscale(nodes, googlenet):
     assert run_dream(nodes, layers, grey).shape == (1, 48, 48, 3)
 
 
-def test_dream_with_octaves_and_guide(nodes, googlenet):
-    """Octaves and a guide image both run through the node."""
+def test_dream_with_octaves_guide_and_tiles(nodes, googlenet):
+    """Octaves, a guide image and tiling all run through the node."""
     layers = select(nodes, googlenet, "inception_3b/output: 1")
     with torch.inference_mode():
         pyramid = nodes[0].OctavePyramid.execute(3, 1.4)[0]
     image = torch.rand(1, 96, 96, 3)
     out = run_dream(nodes, layers, image, octaves=pyramid, guide=torch.rand(1, 40, 60, 3))
     assert out.shape == image.shape and (out - image).abs().mean() > 1e-3
+    large = torch.rand(1, 200, 150, 3)
+    tiled = run_dream(nodes, layers, large, tile_size=128)
+    assert tiled.shape == large.shape and (tiled - large).abs().mean() > 1e-3
 
 
 @pytest.mark.parametrize("text, message", [
