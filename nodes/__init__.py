@@ -1,12 +1,12 @@
 """Reverie's ComfyUI nodes (V3): thin adapters over the engine."""
 from comfy_api.latest import ComfyExtension, io
 
-from .dream import Dream, OctavePyramid
+from .dream import Dream, DreamZoom, OctavePyramid
 from .models import LoadCNN, SelectLayers
 from .objectives import ContentLoss, DreamObjective, StyleLoss
 from .optimize import Optimize
 
-NODES: list[type[io.ComfyNode]] = [LoadCNN, SelectLayers, OctavePyramid, Dream,
+NODES: list[type[io.ComfyNode]] = [LoadCNN, SelectLayers, OctavePyramid, Dream, DreamZoom,
                                    ContentLoss, StyleLoss, DreamObjective, Optimize]
 
 

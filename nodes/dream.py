@@ -9,6 +9,7 @@ from ..engine.features import FeatureNet
 from ..engine.layers import LayerSelection
 from ..engine.pyramid import Pyramid, resize
 from ..engine.step_rules import NORMALIZERS
+from ..engine.zoom import dream_zoom
 from .host import NodeProgress, cnn_on_device, to_bchw, to_bhwc
 from .types import LAYERS, OCTAVES
 
@@ -37,6 +38,27 @@ class OctavePyramid(io.ComfyNode):
         return io.NodeOutput(Pyramid(octaves, scale))
 
 
+def _step_inputs() -> list[io.Input]:
+    """The gradient-ascent settings Dream and Dream Zoom share (DreamSettings' fields, in order)."""
+    return [
+        io.Int.Input("steps", default=10, min=1, max=10000, tooltip="Gradient steps per octave."),
+        io.Float.Input("step_size", default=0.01, min=0.0001, max=0.5, step=0.0005,
+                       tooltip="How far each step moves the pixels, as a fraction of the 0..1 range "
+                               "(the gradient is normalised first)."),
+        io.Int.Input("jitter", default=32, min=0, max=512,
+                     tooltip="Random shift in pixels before each step; hides the net's grid."),
+        io.Combo.Input("normalize", options=list(NORMALIZERS), default="mean_abs",
+                       tooltip="Divide the gradient by its mean absolute value (DeepDream notebook) "
+                               "or by its standard deviation."),
+        io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
+                     tooltip="Seeds the jitter; the same seed gives the same dream."),
+        io.Int.Input("tile_size", default=0, min=0, max=8192, step=64,
+                     tooltip="0 = the whole image at once. For large images, e.g. 512: the gradient is "
+                             "computed in tiles of about this size (memory follows the tile), on a grid "
+                             "that moves every step so no seams show."),
+    ]
+
+
 class Dream(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -51,21 +73,7 @@ class Dream(io.ComfyNode):
             inputs=[
                 io.Image.Input("image", tooltip="The image(s) to dream on; RGBA keeps its alpha."),
                 LAYERS.Input("layers", tooltip="Layers to amplify, from Select Layers."),
-                io.Int.Input("steps", default=10, min=1, max=10000, tooltip="Gradient steps per octave."),
-                io.Float.Input("step_size", default=0.01, min=0.0001, max=0.5, step=0.0005,
-                               tooltip="How far each step moves the pixels, as a fraction of the 0..1 range "
-                                       "(the gradient is normalised first)."),
-                io.Int.Input("jitter", default=32, min=0, max=512,
-                             tooltip="Random shift in pixels before each step; hides the net's grid."),
-                io.Combo.Input("normalize", options=list(NORMALIZERS), default="mean_abs",
-                               tooltip="Divide the gradient by its mean absolute value (DeepDream "
-                                       "notebook) or by its standard deviation."),
-                io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
-                             tooltip="Seeds the jitter; the same seed gives the same dream."),
-                io.Int.Input("tile_size", default=0, min=0, max=8192, step=64,
-                             tooltip="0 = the whole image at once. For large images, e.g. 512: the gradient "
-                                     "is computed in tiles of about this size (memory follows the tile), on "
-                                     "a grid that moves every step so no seams show."),
+                *_step_inputs(),
                 OCTAVES.Input("octaves", optional=True, tooltip="Optional coarse-to-fine pyramid."),
                 io.Image.Input("guide", optional=True,
                                tooltip="Optional guide image: dream towards its features instead of "
@@ -94,3 +102,39 @@ def _guided(net: FeatureNet, layers: LayerSelection, guide: torch.Tensor, device
     scale = max(min(512 / max(h, w), 1.0), net.min_size / min(h, w))
     with torch.no_grad():
         return layers.guided_objective(net(resize(g, (round(h * scale), round(w * scale)))))
+
+
+class DreamZoom(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ReverieDreamZoom",
+            display_name="Dream Zoom",
+            category="Reverie/dream",
+            description="A DeepDream zoom: dreams on the image, zooms into the centre, dreams again, "
+                        "`frames` times. Returns the frames as a batch (each input image's frames in order) "
+                        "for Save Animated WEBP or a video node.",
+            inputs=[
+                io.Image.Input("image", tooltip="The first frame (each image of a batch gets its own zoom)."),
+                LAYERS.Input("layers", tooltip="Layers to amplify, from Select Layers."),
+                io.Int.Input("frames", default=24, min=1, max=10000, tooltip="Number of frames to make."),
+                io.Float.Input("zoom", default=1.05, min=1.0, max=2.0, step=0.01,
+                               tooltip="Zoom factor between frames (1.05 = 5 % closer each frame)."),
+                *_step_inputs(),
+                OCTAVES.Input("octaves", optional=True,
+                              tooltip="Optional pyramid for every frame (slower; usually only worth it for the first)."),
+            ],
+            outputs=[io.Image.Output(display_name="frames", tooltip="frames × batch images.")],
+        )
+
+    @classmethod
+    def execute(cls, image: torch.Tensor, layers: LayerSelection, frames: int, zoom: float, steps: int,
+                step_size: float, jitter: int, normalize: str, seed: int, tile_size: int,
+                octaves: Pyramid | None = None) -> io.NodeOutput:
+        settings = DreamSettings(steps, step_size, jitter, normalize, seed, tile_size)
+        with cnn_on_device(layers.cnn, image[..., 0].numel()) as device:
+            net = FeatureNet(layers.cnn, layers.layers)
+            sequence = dream_zoom(net, layers.dream_objective().to(device), to_bchw(image, device), settings,
+                                  frames, zoom, octaves, NodeProgress())
+            done = [to_bhwc(frame, image) for frame in sequence]  # each frame leaves the device at once
+        return io.NodeOutput(torch.stack(done, 1).flatten(0, 1))

@@ -131,3 +131,31 @@ def test_tiled_dream_bounds_the_net_input_and_still_dreams(tmp_path):
     assert (gain_tiled > 1.5).all() and (gain_tiled > 0.7 * gain_whole).all(), (gain_tiled, gain_whole)
     with pytest.raises(ValueError, match="at least 32"):
         dream(net, objective, x, DreamSettings(steps=1, tile=16))
+
+
+def test_zoom_in_keeps_the_centre_and_enlarges_it():
+    """A dot at the centre stays there; a ring at a quarter of the width moves out by the zoom factor."""
+    from reverie.engine.zoom import zoom_in
+    x = torch.zeros(1, 3, 101, 101)
+    x[..., 50, 50] = 1
+    x[..., 50, 75] = 1
+    out = zoom_in(x, 1.25)
+    assert out.shape == x.shape and out[0, 0, 50, 50] > 0.5
+    assert out[0, 0, 50, 75:].argmax().item() + 75 in (80, 81, 82)
+    with pytest.raises(ValueError, match="at least 1"):
+        zoom_in(x, 0.5)
+
+
+def test_dream_zoom_yields_distinct_reproducible_frames_and_counts_progress(tmp_path):
+    from reverie.engine.zoom import dream_zoom
+    cnn = tiny_cnn(tmp_path)
+    objective = ActivationL2("b2/relu")
+    net = FeatureNet(cnn, objective.layers())
+    x = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(3))
+    seen = []
+    run = lambda cb=None: list(dream_zoom(net, objective, x, DreamSettings(steps=2, jitter=4), 3, 1.1, callback=cb))
+    frames = run(lambda p: seen.append((p.level, p.levels, p.step)))
+    assert len(frames) == 3 and all(f.shape == x.shape for f in frames)
+    assert not torch.equal(frames[0], frames[1]) and not torch.equal(frames[1], frames[2])
+    assert all(torch.equal(a, b) for a, b in zip(frames, run()))
+    assert seen == [(f, 3, s) for f in range(3) for s in (1, 2)]

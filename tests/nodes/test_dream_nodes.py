@@ -101,3 +101,15 @@ def test_caffe_style_keys_fill_every_stage(nodes, tmp_path):
     save_file(state, tmp_path / "g.safetensors")
     cnn = load_cnn("googlenet_caffe", tmp_path / "g.safetensors")
     assert cnn.depth == len(cnn.spec.stages)
+
+
+def test_dream_zoom_returns_each_images_frames_in_order(nodes, googlenet):
+    """Two input images, three frames each: six frames, image-major, every frame a new picture."""
+    image = torch.rand(2, 48, 64, 3, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        frames = nodes[0].DreamZoom.execute(image, select(nodes, googlenet, "inception_3a/output"), 3, 1.1,
+                                            2, 0.02, 4, "mean_abs", 0, 0)[0]
+    assert frames.shape == (6, 48, 64, 3)
+    first_of_second = frames[3]
+    assert (frames[0] - image[0]).abs().mean() < (first_of_second - image[0]).abs().mean()
+    assert all((frames[i] - frames[i + 1]).abs().mean() > 1e-3 for i in (0, 1, 3, 4))
