@@ -1,0 +1,48 @@
+"""Device-agnostic by construction: every tensor op of a step runs on the `meta` device, so nothing in
+the engine creates a CPU tensor beside the caller's (which would break on CUDA or MPS)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reverie.engine.features import FeatureNet
+from reverie.engine.losses import ContentLoss, GramLoss, MeanCovLoss, TVLoss, moments
+from reverie.engine.objectives import ActivationL2, ChannelMean
+from reverie.engine.pyramid import resize
+from reverie.engine.step_rules import NormalizedDescent
+from reverie.engine.transforms import jitter
+from reverie.engine.zoom import zoom_in
+from tests.helpers import tiny_cnn
+
+META = torch.device("meta")
+
+
+@pytest.fixture
+def net(tmp_path):
+    cnn = tiny_cnn(tmp_path)
+    cnn.module.to(META)
+    return FeatureNet(cnn, ["b1/relu", "b2/relu", "b3/relu"])
+
+
+def terms(net):
+    with torch.no_grad():
+        target = net(torch.empty(1, 3, 40, 36, device=META))  # the size the test resizes to
+    mask = torch.empty(1, 1, 16, 16, device=META)
+    return [ActivationL2("b3/relu"), ChannelMean("b2/relu", 3), ContentLoss("b2/relu", target["b2/relu"]),
+            GramLoss("b1/relu", moments(target["b1/relu"])), GramLoss("b2/relu", moments(target["b2/relu"]), mask),
+            MeanCovLoss("b3/relu", moments(target["b3/relu"])), TVLoss()]
+
+
+def test_a_step_of_every_term_stays_on_the_device(net):
+    """Preprocessing, the truncated net, every loss, backward and the DeepDream step: all on `meta`."""
+    generator = torch.Generator().manual_seed(0)
+    shift = jitter(4, generator)
+    x = torch.empty(2, 3, 32, 32, device=META, requires_grad=True)
+    for term in terms(net):
+        view = resize(shift(x), (40, 36))
+        loss = term(net(view), view)
+        assert loss.device == META and loss.shape == (2,), type(term).__name__
+        loss.sum().backward()
+    assert x.grad.device == META
+    NormalizedDescent([x], 0.01).step()
+    assert zoom_in(x.detach(), 1.2).device == META
