@@ -136,5 +136,5 @@ class DreamZoom(io.ComfyNode):
             net = FeatureNet(layers.cnn, layers.layers)
             sequence = dream_zoom(net, layers.dream_objective().to(device), to_bchw(image, device), settings,
                                   frames, zoom, octaves, NodeProgress())
-            done = [to_bhwc(frame, image) for frame in sequence]  # each frame leaves the device at once
+            done = [to_bhwc(frame) for frame in sequence]  # RGB; each frame leaves the device at once
         return io.NodeOutput(torch.stack(done, 1).flatten(0, 1))
