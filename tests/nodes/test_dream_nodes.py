@@ -113,3 +113,14 @@ def test_dream_zoom_returns_each_images_frames_in_order(nodes, googlenet):
     first_of_second = frames[3]
     assert (frames[0] - image[0]).abs().mean() < (first_of_second - image[0]).abs().mean()
     assert all((frames[i] - frames[i + 1]).abs().mean() > 1e-3 for i in (0, 1, 3, 4))
+
+
+def test_load_cnn_checks_the_file_and_fingerprints_it_by_mtime(nodes, googlenet):
+    """A weights file that is not in models/cnn is refused before the run; a present one is keyed by mtime."""
+    load = nodes[0].LoadCNN
+    message = load.validate_inputs("googlenet_caffe", "absent.safetensors", "auto", "max", "zeros")
+    assert "absent.safetensors" in message and "models/cnn" in message
+    assert load.validate_inputs("googlenet_caffe", "googlenet_caffe.safetensors", "auto", "max", "zeros") is True
+    path = shared_file("weights/googlenet_caffe.safetensors")
+    assert load.fingerprint_inputs("googlenet_caffe", "googlenet_caffe.safetensors", "auto", "max",
+                                   "zeros") == path.stat().st_mtime
