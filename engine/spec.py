@@ -109,8 +109,6 @@ def unknown_layer_message(name: str, spec: ModelSpec) -> str:
     import difflib
 
     names = list(spec.layers)
-    near = difflib.get_close_matches(name, names, n=5, cutoff=0.4)
-    if not near:
-        near = [n for n in names if n.split("/")[0].startswith(name[:4])][:5] or names[:5]
+    near = difflib.get_close_matches(name, names, n=5, cutoff=0.0)  # the five most similar, always
     return (f"{spec.title} has no layer {name!r}. Nearest valid names: {', '.join(near)}. "
-            f"Connect a Select Layers node's catalogue or see the model's {len(names)} layers.")
+            f"The 'add layer' list on Select Layers shows all {len(names)}.")
