@@ -49,5 +49,5 @@ class FeatureNet(nn.Module):
 
 def _store(feats: dict[str, torch.Tensor], name: str):
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        feats[name] = output
+        feats[name] = output.float()  # losses in float32 whatever the net's precision (no copy if it is)
     return hook

@@ -59,15 +59,17 @@ PADDING = ("zeros", "replicate", "reflect")
 
 
 def load_cnn(architecture: str | ModelSpec, weights: str | Path | None = None,
-             preprocessing: str | None = None, pooling: str = "max", padding: str = "zeros") -> CNN:
+             preprocessing: str | None = None, pooling: str = "max", padding: str = "zeros",
+             dtype: torch.dtype = torch.float32) -> CNN:
     """Builds `architecture` on the CPU and fills it from `weights` (default: the spec's own file).
 
     Partial files (the first stages only) load; later layers are then reported as unavailable and
     their stages are not allocated. `preprocessing` None picks the input convention from the file
     (see `choose_preprocess`). `pooling` "average" replaces max pooling (smoother style transfer,
     as in Gatys et al.); `padding` sets the border mode of padded convolutions (replicate or reflect
-    avoid bright frames). Must not run under `torch.inference_mode()`: the weights take part in
-    backward passes.
+    avoid bright frames). `dtype` is the precision of the weights and of the convolutions (the
+    activations objectives read are float32 whatever it is). Must not run under
+    `torch.inference_mode()`: the weights take part in backward passes.
     """
     if torch.is_inference_mode_enabled():
         raise RuntimeError("load_cnn must run outside torch.inference_mode(): the weights are used by autograd.")
@@ -85,7 +87,7 @@ def load_cnn(architecture: str | ModelSpec, weights: str | Path | None = None,
         module.set_submodule(stage, nn.Identity())  # no weights for it: never run, never allocated
     module = _materialise(module)
     module.load_state_dict(state, strict=False)
-    module.eval().requires_grad_(False)
+    module.eval().requires_grad_(False).to(dtype)
     _adapt(module, pooling, padding)
     return CNN(spec, module, choose_preprocess(spec, path, state, preprocessing), name, depth)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+import comfy.model_management as mm
 import folder_paths
 import torch
 from comfy_api.latest import io
@@ -18,6 +19,7 @@ DEFAULT_WEIGHTS = "default"
 AUTO = "auto"
 PREPROCESSING = (AUTO, *sorted({p.name for spec in ARCHITECTURES.values() for p in spec.preprocess}))
 DEFAULT_ARCHITECTURE = "efficientnet_lite0"
+PRECISIONS = {AUTO: None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 folder_paths.add_model_folder_path(FOLDER, os.path.join(folder_paths.models_dir, FOLDER))
 
@@ -54,29 +56,33 @@ class LoadCNN(io.ComfyNode):
                 io.Combo.Input("padding", options=list(PADDING), default="zeros",
                                tooltip="Border mode of the convolutions: 'replicate' or 'reflect' avoid the "
                                        "bright or dark frames that zero padding leaves on optimised images."),
+                io.Combo.Input("precision", options=list(PRECISIONS), default=AUTO,
+                               tooltip="Precision of the network's weights and convolutions; losses stay "
+                                       "float32. 'auto' follows ComfyUI's choice for its VAE on this device "
+                                       "(bf16 where it is fast, else fp32); fp16 can overflow on Caffe nets."),
             ],
             outputs=[CNN.Output(display_name="cnn", tooltip="The loaded network.")],
         )
 
     @classmethod
-    def validate_inputs(cls, architecture: str, weights: str, preprocessing: str, pooling: str,
-                        padding: str) -> bool | str:
+    def validate_inputs(cls, weights: str) -> bool | str:  # only `weights`: ComfyUI still checks the others
         if weights != DEFAULT_WEIGHTS and folder_paths.get_full_path(FOLDER, weights) is None:
             return f"Weights file {weights!r} is not in models/{FOLDER}; pick another or 'default'."
         return True
 
     @classmethod
-    def fingerprint_inputs(cls, architecture: str, weights: str, preprocessing: str, pooling: str,
-                           padding: str) -> object:
+    def fingerprint_inputs(cls, weights: str, **_) -> object:
         path = None if weights == DEFAULT_WEIGHTS else folder_paths.get_full_path(FOLDER, weights)
         return os.path.getmtime(path) if path else weights
 
     @classmethod
-    def execute(cls, architecture: str, weights: str, preprocessing: str, pooling: str,
-                padding: str) -> io.NodeOutput:
+    def execute(cls, architecture: str, weights: str, preprocessing: str, pooling: str, padding: str,
+                precision: str) -> io.NodeOutput:
         path = None if weights == DEFAULT_WEIGHTS else folder_paths.get_full_path_or_raise(FOLDER, weights)
+        dtype = PRECISIONS[precision] or mm.vae_dtype(mm.get_torch_device(), [torch.bfloat16])
         with torch.inference_mode(False):  # weights made in inference mode could not be used by autograd
-            cnn = load_cnn(architecture, path, None if preprocessing == AUTO else preprocessing, pooling, padding)
+            cnn = load_cnn(architecture, path, None if preprocessing == AUTO else preprocessing, pooling, padding,
+                           dtype)
         return io.NodeOutput(cnn)
 
 

@@ -38,9 +38,16 @@ def ceil_pool(kernel: int, stride: int, padding: int = 0) -> nn.MaxPool2d:
     return nn.MaxPool2d(kernel, stride, padding, ceil_mode=True)
 
 
-def lrn() -> nn.LocalResponseNorm:
+class LRN(nn.LocalResponseNorm):
+    """Caffe's LRN, computed in float32 (torch has no reduced-precision LRN on the CPU)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.float()).to(x.dtype)
+
+
+def lrn() -> LRN:
     # torch divides alpha by the window size, as Caffe does: pass Caffe's alpha unchanged.
-    return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
+    return LRN(5, alpha=1e-4, beta=0.75, k=1.0)
 
 
 class Inception(nn.Module):

@@ -115,3 +115,16 @@ def test_average_pooling_and_border_padding_variants(tmp_path):
     assert torch.equal(a["b1/conv"][inner], c["b1/conv"][inner]) and not torch.equal(a["b1/conv"], c["b1/conv"])
     with pytest.raises(ValueError, match="pooling must be one of max, average"):
         load_cnn(spec, tmp_path / "w.safetensors", pooling="min")
+
+
+def test_reduced_precision_net_gives_float32_features_and_gradients(tmp_path):
+    """A bfloat16 net: activations come out float32, close to the float32 net's, and gradients reach the image."""
+    from safetensors.torch import save_file
+    spec = tiny_spec()
+    save_file(spec.build().state_dict(), tmp_path / "w.safetensors")
+    full, half = (load_cnn(spec, tmp_path / "w.safetensors", dtype=d) for d in (torch.float32, torch.bfloat16))
+    x = torch.rand(1, 3, 16, 16, requires_grad=True)
+    a, b = FeatureNet(full, ["b2/relu"])(x)["b2/relu"], FeatureNet(half, ["b2/relu"])(x)["b2/relu"]
+    assert b.dtype == torch.float32 and torch.allclose(a, b, atol=0.05 * a.abs().max().item())
+    b.pow(2).mean().backward()
+    assert x.grad.dtype == torch.float32 and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0

@@ -20,7 +20,7 @@ def googlenet(nodes):
     nodes, folder_paths = nodes
     folder_paths.add_model_folder_path("cnn", str(shared_file("weights/googlenet_caffe.safetensors").parent))
     with torch.inference_mode():
-        return nodes.LoadCNN.execute("googlenet_caffe", "googlenet_caffe.safetensors", "auto", "max", "zeros")[0]
+        return nodes.LoadCNN.execute("googlenet_caffe", "googlenet_caffe.safetensors", "auto", "max", "zeros", "fp32")[0]
 
 
 def select(nodes, cnn, text):
@@ -118,9 +118,20 @@ def test_dream_zoom_returns_each_images_frames_in_order(nodes, googlenet):
 def test_load_cnn_checks_the_file_and_fingerprints_it_by_mtime(nodes, googlenet):
     """A weights file that is not in models/cnn is refused before the run; a present one is keyed by mtime."""
     load = nodes[0].LoadCNN
-    message = load.validate_inputs("googlenet_caffe", "absent.safetensors", "auto", "max", "zeros")
+    message = load.validate_inputs("absent.safetensors")
     assert "absent.safetensors" in message and "models/cnn" in message
-    assert load.validate_inputs("googlenet_caffe", "googlenet_caffe.safetensors", "auto", "max", "zeros") is True
+    assert load.validate_inputs("googlenet_caffe.safetensors") is True
     path = shared_file("weights/googlenet_caffe.safetensors")
-    assert load.fingerprint_inputs("googlenet_caffe", "googlenet_caffe.safetensors", "auto", "max",
-                                   "zeros") == path.stat().st_mtime
+    assert load.fingerprint_inputs(architecture="googlenet_caffe", weights="googlenet_caffe.safetensors",
+                                   precision="auto") == path.stat().st_mtime
+
+
+def test_bf16_network_dreams_with_float32_losses(nodes, googlenet):  # googlenet: registers the folder
+    """precision bf16: the net runs in bfloat16, the objective reads float32, the image comes back float32."""
+    with torch.inference_mode():
+        cnn = nodes[0].LoadCNN.execute("googlenet_caffe", "googlenet_caffe.safetensors", "auto", "max", "zeros",
+                                       "bf16")[0]
+    assert cnn.dtype == torch.bfloat16
+    image = torch.rand(1, 64, 64, 3)
+    out = run_dream(nodes, select(nodes, cnn, "inception_3a/output"), image)
+    assert out.dtype == torch.float32 and (out - image).abs().mean() > 1e-3

@@ -22,7 +22,7 @@ def call(node, *args, **kwargs):
 
 @pytest.fixture(scope="module")
 def vgg_layers(nodes):
-    cnn = call(nodes.LoadCNN, "vgg19", "vgg19_partial_conv1_1-conv3_4.safetensors", "auto", "max", "replicate")
+    cnn = call(nodes.LoadCNN, "vgg19", "vgg19_partial_conv1_1-conv3_4.safetensors", "auto", "max", "replicate", "auto")
     return lambda text: call(nodes.SelectLayers, cnn, text)
 
 
@@ -54,7 +54,7 @@ def test_dream_objective_joins_the_chain(nodes, vgg_layers):
 
 
 def test_chained_objectives_must_share_one_network(nodes, vgg_layers):
-    googlenet = call(nodes.LoadCNN, "googlenet_caffe", "googlenet_caffe.safetensors", "auto", "max", "zeros")
+    googlenet = call(nodes.LoadCNN, "googlenet_caffe", "googlenet_caffe.safetensors", "auto", "max", "zeros", "fp32")
     first = call(nodes.ContentLoss, vgg_layers("relu2_1"), torch.rand(1, 40, 40, 3), 1.0)
     with pytest.raises(ValueError, match="same network"):
         call(nodes.ContentLoss, call(nodes.SelectLayers, googlenet, "inception_3a/output"),
