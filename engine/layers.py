@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 
 from .models import CNN
-from .objectives import ActivationL2, ChannelMean, GuideDot, Objective, Sum
+from .objectives import ActivationL2, ChannelMean, GuideDot, LogActivationL2, Objective, Sum
 
 ENTRY = re.compile(r"^(?P<layer>[^\s:#]+)(?:#(?P<channel>\d+))?(?:\s*:\s*(?P<weight>[-+0-9.eE]+))?$")
 
@@ -32,9 +32,11 @@ class LayerSelection:
     def layers(self) -> list[str]:
         return list(dict.fromkeys(e.layer for e in self.entries))
 
-    def dream_objective(self) -> Objective:
-        """Amplify each entry: a whole layer's L2 power, or one channel's mean."""
-        return Sum(e.weight * (ActivationL2(e.layer) if e.channel is None else ChannelMean(e.layer, e.channel))
+    def dream_objective(self, log_scale: bool = False) -> Objective:
+        """Amplify each entry: a whole layer's L2 power (its log with `log_scale`, for objectives that
+        join relative losses), or one channel's mean."""
+        power = LogActivationL2 if log_scale else ActivationL2
+        return Sum(e.weight * (power(e.layer) if e.channel is None else ChannelMean(e.layer, e.channel))
                    for e in self.entries)
 
     def guided_objective(self, guide_feats: dict) -> Objective:

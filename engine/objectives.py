@@ -95,6 +95,18 @@ class ActivationL2(LayerTerm):
         return -_spatial_mean(feats[self.layer].pow(2))
 
 
+class LogActivationL2(LayerTerm):
+    """ActivationL2 on a log scale: minus the log of the mean squared activation.
+
+    Its gradient does not depend on the net's activation scale (Caffe nets run ~60× larger than
+    torchvision ones) and weakens as the layer grows, so its weight means the same beside losses that
+    are relative to their targets (the style and content losses) and it cannot run away from them.
+    """
+
+    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+        return -torch.log(_spatial_mean(feats[self.layer].pow(2)) + 1e-12)
+
+
 class ChannelMean(LayerTerm):
     """Amplifies one channel of a conv layer (or one unit of a flat layer, such as a class logit)."""
 

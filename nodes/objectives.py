@@ -71,7 +71,7 @@ def _style(selection: LayerSelection, styles: list[torch.Tensor], blend: list[fl
 
 
 def _dream(selection: LayerSelection, weight: float, net: FeatureNet, device: torch.device) -> Objective:
-    return weight * selection.dream_objective()
+    return weight * selection.dream_objective(log_scale=True)
 
 
 def _chain_input() -> io.Input:
@@ -161,14 +161,15 @@ class DreamObjective(io.ComfyNode):
             node_id="ReverieDreamObjective",
             display_name="Dream Objective",
             category="Reverie/dream",
-            description="A DeepDream term for Optimize: amplifies the selected layers or channels, so a "
-                        "style transfer can dream at the same time.",
+            description="A DeepDream term for Optimize: amplifies the selected layers (log of their power, "
+                        "so the weight means the same for every network) or channels, so a style transfer "
+                        "can dream at the same time.",
             inputs=[
                 LAYERS.Input("layers", tooltip="Layers or 'layer#channel' entries to amplify."),
-                io.Float.Input("weight", default=0.01, min=0.0, max=1e6, step=0.001,
-                               tooltip="Strength against the other terms; 0 switches it off. Activations "
-                                       "are not normalised: with EfficientNet-Lite0's stage5 and style "
-                                       "weight 10, 0.01 adds visible dream shapes and 0.1 overwhelms the style."),
+                io.Float.Input("weight", default=1.0, min=0.0, max=1e4, step=0.1,
+                               tooltip="Strength against the other terms; 0 switches it off. Whole layers "
+                                       "are amplified on a log scale, so the weight does not depend on the "
+                                       "network: beside style weight 10, 0.5 is subtle and 2 clearly dreams."),
                 _chain_input(),
             ],
             outputs=[_objective_output()],

@@ -128,3 +128,14 @@ def test_reduced_precision_net_gives_float32_features_and_gradients(tmp_path):
     assert b.dtype == torch.float32 and torch.allclose(a, b, atol=0.05 * a.abs().max().item())
     b.pow(2).mean().backward()
     assert x.grad.dtype == torch.float32 and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_log_activation_power_ignores_the_networks_scale():
+    """Scaling a layer by 60 (Caffe vs torchvision input ranges) shifts the log term by a constant only,
+    so its gradient, and with it the meaning of its weight, is unchanged; the plain term scales by 3600."""
+    from reverie.engine.objectives import LogActivationL2
+    f = torch.rand(2, 4, 5, 5)
+    image = torch.rand(2, 3, 10, 10)
+    log, plain = LogActivationL2("l"), ActivationL2("l")
+    assert torch.allclose(log({"l": 60 * f}, image), log({"l": f}, image) - 2 * torch.log(torch.tensor(60.0)))
+    assert torch.allclose(plain({"l": 60 * f}, image), 3600 * plain({"l": f}, image))
