@@ -21,6 +21,8 @@ function show(node, lines) {
     widget = ComfyWidgets.STRING(node, NAME, ["STRING", { multiline: true }], app).widget;
     widget.serialize = false; // a report, not a setting: not saved in widgets_values
     if (widget.inputEl) widget.inputEl.readOnly = true;
+    const [width, height] = node.computeSize(); // grow the node so the box lies inside it
+    node.setSize([Math.max(node.size[0], width), Math.max(node.size[1], height)]);
   }
   widget.value = lines.join("\n\n");
   node.setDirtyCanvas(true, true);
