@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .linalg import psd_power
+from .linalg import psd_power, to_float64
 from .pyramid import resize
 
 # NTSC RGB -> YIQ; the inverse is computed, so the round trip is exact to float precision.
@@ -41,7 +41,7 @@ def luminance_only(output: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
 
 def colour_stats(x: torch.Tensor, eps: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean `[3]` and covariance `[3, 3]` (plus a ridge of `eps`) of the pixels of a whole batch."""
-    pixels = x.movedim(1, -1).reshape(-1, 3).double()
+    pixels = to_float64(x.movedim(1, -1).reshape(-1, 3))
     mean = pixels.mean(0)
     centred = pixels - mean
     cov = centred.T @ centred / pixels.shape[0]
@@ -58,6 +58,6 @@ def match_histogram(source: torch.Tensor, reference: torch.Tensor) -> torch.Tens
         mean_s, cov_s = colour_stats(image)
         root, inv_root = psd_power(cov_s, 0.5), psd_power(cov_s, -0.5)
         t = inv_root @ psd_power(root @ cov_r @ root, 0.5) @ inv_root
-        pixels = image.movedim(1, -1).double() - mean_s
-        out.append((pixels @ t.T + mean_r).movedim(-1, 1).to(source.dtype).clamp(0, 1))
+        pixels = to_float64(image.movedim(1, -1)) - mean_s
+        out.append((pixels @ t.T + mean_r).movedim(-1, 1).to(source.device, source.dtype).clamp(0, 1))
     return torch.cat(out)

@@ -46,3 +46,18 @@ def test_a_step_of_every_term_stays_on_the_device(net):
     assert x.grad.device == META
     NormalizedDescent([x], 0.01).step()
     assert zoom_in(x.detach(), 1.2).device == META
+
+
+def test_float64_maths_leaves_mps_only():
+    """MPS has no float64: eigendecompositions and colour statistics of its tensors run on the CPU;
+    every other device keeps its own."""
+    from reverie.engine.linalg import float64_device
+    assert float64_device(torch.device("mps")) == torch.device("cpu")
+    for name in ("cuda", "cuda:1", "cpu", "meta"):
+        assert float64_device(torch.device(name)) == torch.device(name)
+
+
+def test_colour_preservation_stays_on_the_device():
+    from reverie.engine.colour import luminance_only, match_histogram
+    x, ref = torch.empty(2, 3, 8, 8, device=META), torch.empty(1, 3, 6, 6, device=META)
+    assert luminance_only(x, ref).device == META and match_histogram(x, ref).device == META
