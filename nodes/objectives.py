@@ -58,15 +58,15 @@ def whole_layers(selection: LayerSelection, what: str) -> dict[str, float]:
     return {e.layer: e.weight for e in selection.entries}
 
 
-def _content(selection: LayerSelection, image: torch.Tensor, weight: float,
+def _content(layers: dict[str, float], image: torch.Tensor, weight: float,
              net: FeatureNet, device: torch.device) -> Objective:
-    return ContentObjective(to_bchw(image, device), whole_layers(selection, "Content Loss"), weight)
+    return ContentObjective(to_bchw(image, device), layers, weight)
 
 
-def _style(selection: LayerSelection, styles: list[torch.Tensor], blend: list[float], weight: float,
+def _style(layers: dict[str, float], styles: list[torch.Tensor], blend: list[float], weight: float,
            statistic: str, style_scale: float, mask: torch.Tensor | None,
            net: FeatureNet, device: torch.device) -> Objective:
-    return StyleObjective([to_bchw(s, device) for s in styles], whole_layers(selection, "Style Loss"), weight,
+    return StyleObjective([to_bchw(s, device) for s in styles], layers, weight,
                           blend, statistic, None if mask is None else to_mask(mask, device), style_scale)
 
 
@@ -107,8 +107,8 @@ class ContentLoss(io.ComfyNode):
     @classmethod
     def execute(cls, layers: LayerSelection, content: torch.Tensor, weight: float,
                 objective: ObjectiveRecipe | None = None) -> io.NodeOutput:
-        whole_layers(layers, "Content Loss")
-        return io.NodeOutput(chain(objective, layers, partial(_content, layers, content, weight), content))
+        term = partial(_content, whole_layers(layers, "Content Loss"), content, weight)
+        return io.NodeOutput(chain(objective, layers, term, content))
 
 
 class StyleLoss(io.ComfyNode):
@@ -148,9 +148,9 @@ class StyleLoss(io.ComfyNode):
     def execute(cls, layers: LayerSelection, style: torch.Tensor, weight: float, statistic: str,
                 style_scale: float, blend: float, style_b: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, objective: ObjectiveRecipe | None = None) -> io.NodeOutput:
-        whole_layers(layers, "Style Loss")
         styles, shares = ([style], [1.0]) if style_b is None else ([style, style_b], [1.0 - blend, blend])
-        term = partial(_style, layers, styles, shares, weight, statistic, style_scale, mask)
+        term = partial(_style, whole_layers(layers, "Style Loss"), styles, shares, weight, statistic,
+                       style_scale, mask)
         return io.NodeOutput(chain(objective, layers, term))
 
 
