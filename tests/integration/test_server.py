@@ -1,35 +1,20 @@
 """The pack loads into a real ComfyUI: nodes listed, no import failure, routes and templates served."""
+from boot_log import boot_lines, pack_import_failures, pack_tracebacks
 from graphs import REQUIRED_NODES, ROOT, WORKFLOWS, pack_node_ids
-
-
-def boot_log(host) -> list[str]:
-    """The log up to the point where the server listens (prompts run later may log tracebacks on purpose)."""
-    text = host.log_text()
-    return text[:text.find("To see the GUI go to")].splitlines()
 
 
 def test_object_info_lists_every_reverie_node(object_info, host):
     """/object_info has every node id declared in nodes/ (and at least the four of issue 3)."""
     missing = sorted((pack_node_ids() | REQUIRED_NODES) - set(object_info))
-    assert not missing, f"missing from /object_info: {missing}; server log:\n" + "\n".join(boot_log(host)[-40:])
+    assert not missing, f"missing from /object_info: {missing}; server log:\n" + "\n".join(boot_lines(host.log_text())[-40:])
 
 
 def test_pack_imports_without_errors(host):
     """No IMPORT FAILED line for the pack and no traceback that runs through its files."""
-    lines = boot_log(host)
+    lines = boot_lines(host.log_text())
     assert lines, "the server log is empty"
-    failed = [l for l in lines if "IMPORT FAILED" in l and l.rstrip().endswith("/reverie")]
-    assert not failed, failed
-    tracebacks, current = [], None
-    for line in lines:
-        if line.startswith("Traceback"):
-            current = [line]
-            tracebacks.append(current)
-        elif current is not None:
-            current.append(line)
-            if line and not line[0].isspace():
-                current = None  # the exception line ends the traceback
-    ours = ["\n".join(t) for t in tracebacks if any("custom_nodes/reverie" in l or str(ROOT) in l for l in t)]
+    assert not pack_import_failures(lines)
+    ours = pack_tracebacks(lines, ROOT)
     assert not ours, ours[0]
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-DEFAULT_HOSTS = (Path(__file__).resolve().parents[2] / ".host", Path.home() / ".cache/reverie/host")
+DEFAULT_HOST = Path(__file__).resolve().parents[2] / ".host"  # scripts/lib.sh's default
 
 
 def _comfyui_dir() -> Path | None:
     candidates = [Path(os.environ["REVERIE_COMFYUI"])] if os.environ.get("REVERIE_COMFYUI") else []
-    candidates += [h / "comfyui" for h in DEFAULT_HOSTS]
+    candidates.append(DEFAULT_HOST / "comfyui")
     return next((c for c in candidates if (c / "comfy_api").is_dir()), None)
 
 
