@@ -7,10 +7,10 @@ import torch
 
 from .features import FeatureNet
 from .objectives import Objective
-from .optimize import Callback, feature_loss, optimize
+from .optimize import Callback, feature_loss, optimize, whole_image
 from .pyramid import Pyramid, resize
 from .step_rules import Normalize, NormalizedDescent
-from .tiles import Tiling
+from .tiles import Tiling, moving_windows
 from .transforms import jitter
 
 
@@ -40,14 +40,14 @@ def dream(net: FeatureNet, objective: Objective, image: torch.Tensor, settings: 
         raise ValueError(f"tile must be 0 (off) or at least {4 * net.min_size} pixels for {net.cnn.spec.title} "
                          f"(four times its smallest input); got {settings.tile}.")
     generator = torch.Generator().manual_seed(settings.seed)  # draws jitter offsets and tile grids only
-    tiling = Tiling(settings.tile, generator) if settings.tile else None
     loss_fn = feature_loss(net, objective, jitter(settings.jitter, generator))
+    evaluate = moving_windows(loss_fn, Tiling(settings.tile, generator)) if settings.tile else whole_image(loss_fn)
     sizes = (pyramid or Pyramid(1)).sizes(height, width, net.min_size)
     detail = torch.zeros_like(resize(image, sizes[0]))
     for level, size in enumerate(sizes):
         base = resize(image, size)
         x = (base + resize(detail, size)).clamp(0, 1).requires_grad_(True)
         optimizer = NormalizedDescent([x], settings.step_size, settings.normalize)
-        x = optimize(x, loss_fn, optimizer, settings.steps, callback, level, len(sizes), tiling)
+        x = optimize(x, evaluate, optimizer, settings.steps, callback, level, len(sizes))
         detail = x - base
     return x

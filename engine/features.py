@@ -1,11 +1,13 @@
 """Running a CNN only as deep as the requested layers and returning their activations."""
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Iterable
 
 import torch
 from torch import nn
 
+from .geometry import Geometry
 from .models import CNN
 
 
@@ -29,6 +31,11 @@ class FeatureNet(nn.Module):
         depth = max(l.stage for l in self.layers.values()) + 1
         self.stages = nn.ModuleList(cnn.module.get_submodule(s) for s in cnn.spec.stages[:depth])
         self.min_size = cnn.spec.min_size
+
+    @cached_property
+    def geometry(self) -> Geometry:
+        """The layers' strides and receptive margins (measured on first use, kept with the CNN), for exact tiling."""
+        return Geometry(self)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if min(x.shape[-2:]) < self.min_size:

@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 
 from .linalg import psd_power, trace_sqrtm
-from .objectives import Features, LayerTerm, Objective
+from .objectives import WHOLE, Features, LayerTerm, Objective, Region, Sums, count, per_image_sum
 from .pyramid import resize
 
 EPS = 1e-8
@@ -33,19 +33,36 @@ class Moments:
         return self.srm - self.mean.unsqueeze(-1) * self.mean.unsqueeze(-2)
 
 
+def moment_sums(act: torch.Tensor, weights: torch.Tensor | None = None) -> Sums:
+    """Sums over the positions of `act` `[B, C, H, W]`, each weighted by `weights` `[B|1, 1, H, W]` if
+    given: `x` = Σ w·x `[B, C]`, `xx` = Σ w·x xᵀ `[B, C, C]` and `w` = Σ w `[B|1]`."""
+    x = act.flatten(2)  # [B, C, N]
+    if weights is None:
+        return {"x": x.sum(2), "xx": _SecondMoment.apply(x, None), "w": x.new_full((1,), float(x.shape[2]))}
+    w = weights.to(x.dtype).flatten(2)  # [B|1, 1, N]
+    return {"x": (x * w).sum(2), "xx": _SecondMoment.apply(x, w), "w": w.sum((1, 2))}
+
+
+def moments_from(sums: Sums) -> Moments:
+    """The weighted moments of the positions whose `moment_sums` were added up."""
+    w = sums["w"].clamp_min(EPS)
+    return Moments(sums["x"] / w[:, None], sums["xx"] / w[:, None, None])
+
+
+def mask_weights(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A mask `[B|1, 1, h, w]` in [0, 1] as position weights at a layer's `size`."""
+    return resize(mask.float(), size)
+
+
 def moments(act: torch.Tensor, mask: torch.Tensor | None = None) -> Moments:
     """The moments of `act` `[B, C, H, W]`, weighted by `mask` `[B or 1, 1, h, w]` in [0, 1] if given
     (resized to the layer's `H×W`), so that only the masked region counts."""
-    x = act.flatten(2)  # [B, C, N]
-    if mask is None:
-        return Moments(x.mean(2), _SecondMoment.apply(x, None))
-    w = resize(mask.to(x.dtype), tuple(act.shape[-2:])).flatten(2)  # [B|1, 1, N]
-    w = w / w.sum(2, keepdim=True).clamp_min(EPS)
-    return Moments((x * w).sum(2), _SecondMoment.apply(x, w))
+    weights = None if mask is None else mask_weights(mask, tuple(act.shape[-2:]))
+    return moments_from(moment_sums(act, weights))
 
 
 class _SecondMoment(torch.autograd.Function):
-    """x (w x)ᵀ for x `[B, C, N]` and position weights w `[B|1, 1, N]` summing to 1 (None: 1/N each).
+    """x (w x)ᵀ for x `[B, C, N]` and position weights w `[B|1, 1, N]` (None: 1 each).
 
     The gradient is one product, (g + gᵀ) (w x), where autograd's matmul would take two and a sum:
     this is the bulk of a style loss's cost, so it matters (bench/style_step.py).
@@ -54,13 +71,13 @@ class _SecondMoment(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
         ctx.save_for_backward(x, w)
-        return x @ x.mT / x.shape[-1] if w is None else (x * w) @ x.mT
+        return x @ x.mT if w is None else (x * w) @ x.mT
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         x, w = ctx.saved_tensors
         sym = grad + grad.mT
-        return (sym / x.shape[-1] @ x if w is None else (sym @ x) * w), None
+        return (sym @ x if w is None else (sym @ x) * w), None
 
 
 def blend_moments(parts: Sequence[Moments], weights: Sequence[float]) -> Moments:
@@ -91,14 +108,17 @@ class ContentLoss(LayerTerm):
         self.register_buffer("target", target)
         self.register_buffer("norm", target.pow(2).flatten(1).mean(1).clamp_min(EPS))
 
-    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
-        act = feats[self.layer]
-        _check_batch(f"Content loss at {self.layer!r}", self.target.shape[0], act.shape[0])
-        if act.shape[1:] != self.target.shape[1:]:
+    def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
+        act, target = feats[self.layer], region.crop(self.layer, self.target)
+        _check_batch(f"Content loss at {self.layer!r}", target.shape[0], act.shape[0])
+        if act.shape[1:] != target.shape[1:]:
             raise ValueError(f"Content loss at {self.layer!r}: the target's features are "
-                             f"{tuple(self.target.shape[1:])} but the image's are {tuple(act.shape[1:])}; "
+                             f"{tuple(target.shape[1:])} but the image's are {tuple(act.shape[1:])}; "
                              f"the content target was made at another image size.")
-        return _per_image((act - self.target).pow(2), 3) / self.norm
+        return {"error": per_image_sum((act - target).pow(2)), "n": count(act)}
+
+    def total(self, sums: Sums) -> torch.Tensor:
+        return sums["error"] / sums["n"] / self.norm
 
 
 class StatisticLoss(LayerTerm):
@@ -107,12 +127,21 @@ class StatisticLoss(LayerTerm):
     def __init__(self, layer: str, mask: torch.Tensor | None = None):
         super().__init__(layer)
         self.register_buffer("mask", mask)
+        self._weights: torch.Tensor | None = None
 
-    def moments(self, feats: Features) -> Moments:
+    @property
+    def linear(self) -> bool:
+        return False
+
+    def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
         act = feats[self.layer]
-        if self.mask is not None:
-            _check_batch(f"Style mask at {self.layer!r}", self.mask.shape[0], act.shape[0])
-        return moments(act, self.mask)
+        if self.mask is None:
+            return moment_sums(act)
+        _check_batch(f"Style mask at {self.layer!r}", self.mask.shape[0], act.shape[0])
+        size = region.size(self.layer, act)
+        if self._weights is None or tuple(self._weights.shape[-2:]) != size:
+            self._weights = mask_weights(self.mask, size)  # at the layer's whole-image size, once per size
+        return moment_sums(act, region.crop(self.layer, self._weights))
 
     def extra_repr(self) -> str:
         return repr(self.layer) + (", masked" if self.mask is not None else "")
@@ -128,8 +157,8 @@ class GramLoss(StatisticLoss):
         self.register_buffer("gram", gram)
         self.register_buffer("norm", _per_image(gram.pow(2), 2).clamp_min(EPS))
 
-    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
-        return _per_image((self.moments(feats).srm - self.gram).pow(2), 2) / self.norm
+    def total(self, sums: Sums) -> torch.Tensor:
+        return _per_image((moments_from(sums).srm - self.gram).pow(2), 2) / self.norm
 
 
 class MeanCovLoss(StatisticLoss):
@@ -157,8 +186,8 @@ class MeanCovLoss(StatisticLoss):
         eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
         return cov + self.ridge[:, None, None] * eye
 
-    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
-        m = self.moments(feats)
+    def total(self, sums: Sums) -> torch.Tensor:
+        m = moments_from(sums)
         cov = self._ridged(m.cov)
         mean_term = (m.mean - self.mean).pow(2).sum(-1)
         cross = trace_sqrtm(self.cov_sqrt @ cov @ self.cov_sqrt)
@@ -176,7 +205,9 @@ STATISTICS: dict[str, type[StatisticLoss]] = {"gram": GramLoss, "mean_cov": Mean
 class TVLoss(Objective):
     """Total variation (L2, Mahendran & Vedaldi): mean squared difference of neighbouring pixels, per image."""
 
-    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
-        dx = image[..., :, 1:] - image[..., :, :-1]
-        dy = image[..., 1:, :] - image[..., :-1, :]
-        return _per_image(dx.pow(2), 3) + _per_image(dy.pow(2), 3)
+    def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
+        dx, dy = region.neighbours(image)
+        return {"dx": per_image_sum(dx.pow(2)), "nx": count(dx), "dy": per_image_sum(dy.pow(2)), "ny": count(dy)}
+
+    def total(self, sums: Sums) -> torch.Tensor:
+        return sums["dx"] / sums["nx"] + sums["dy"] / sums["ny"]

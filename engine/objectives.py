@@ -3,6 +3,12 @@
 Terms compose with `+`, `*` and unary `-`, so `print(objective)` shows the whole recipe:
 `2 * ActivationL2("inception_4c/output") + ChannelMean("inception_4d/output", 97)`.
 DeepDream terms return the *negative* of what they amplify.
+
+Every built-in term is a function of sums over positions: `sums(feats, image, region)` adds up what
+it needs over the positions `region` covers (the whole image, or a tile's own part) and
+`total(sums)` turns the sums of all regions into the loss. So a large image can be scored tile by
+tile and still get exactly the whole image's loss and gradient (see tiles.py). An objective that
+only defines `forward` works on whole images.
 """
 from __future__ import annotations
 
@@ -12,6 +18,26 @@ import torch
 from torch import nn
 
 Features = dict[str, torch.Tensor]
+Sums = dict[str, torch.Tensor]
+
+
+class Region:
+    """The positions an evaluation covers: the whole image. `tiles.TileRegion` is a tile's own part."""
+
+    def crop(self, layer: str, full: torch.Tensor) -> torch.Tensor:
+        """The covered part of a map made for the whole image at `layer`'s resolution (targets, masks)."""
+        return full
+
+    def size(self, layer: str, act: torch.Tensor) -> tuple[int, int]:
+        """The whole image's feature-map size at `layer`."""
+        return tuple(act.shape[-2:])
+
+    def neighbours(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Differences of horizontal and vertical pixel neighbours whose first pixel is covered."""
+        return image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]
+
+
+WHOLE = Region()
 
 
 class Objective(nn.Module):
@@ -21,8 +47,21 @@ class Objective(nn.Module):
         """The layers this objective reads."""
         return set()
 
-    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+    @property
+    def linear(self) -> bool:
+        """Whether `total` is linear in the sums, so its gradient needs no whole-image statistics."""
+        return True
+
+    def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
+        """What the loss needs, summed over the positions of `region` (features cover those positions only)."""
+        raise NotImplementedError(f"{type(self).__name__} defines only forward: it cannot be evaluated in tiles.")
+
+    def total(self, sums: Sums) -> torch.Tensor:
+        """The loss per image from the sums over all positions."""
         raise NotImplementedError
+
+    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+        return self.total(self.sums(feats, image))
 
     def __add__(self, other: Objective) -> Objective:
         return Sum([*_terms(self), *_terms(other)])
@@ -51,8 +90,23 @@ class Sum(Objective):
     def layers(self) -> set[str]:
         return set().union(*(t.layers() for t in self.terms))
 
+    @property
+    def linear(self) -> bool:
+        return all(t.linear for t in self.terms)
+
+    def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
+        return {f"{i}/{key}": value for i, t in enumerate(self.terms)
+                for key, value in t.sums(feats, image, region).items()}
+
+    def total(self, sums: Sums) -> torch.Tensor:
+        return sum(t.total(_part(sums, f"{i}/")) for i, t in enumerate(self.terms))
+
     def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
         return sum(t(feats, image) for t in self.terms)
+
+
+def _part(sums: Sums, prefix: str) -> Sums:
+    return {key[len(prefix):]: value for key, value in sums.items() if key.startswith(prefix)}
 
 
 class Scale(Objective):
@@ -62,6 +116,16 @@ class Scale(Objective):
 
     def layers(self) -> set[str]:
         return self.term.layers()
+
+    @property
+    def linear(self) -> bool:
+        return self.term.linear
+
+    def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
+        return self.term.sums(feats, image, region)
+
+    def total(self, sums: Sums) -> torch.Tensor:
+        return self.weight * self.term.total(sums)
 
     def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
         return self.weight * self.term(feats, image)
@@ -84,18 +148,28 @@ class LayerTerm(Objective):
         return repr(self.layer)
 
 
-def _spatial_mean(x: torch.Tensor) -> torch.Tensor:
-    return x.reshape(x.shape[0], -1).mean(1)
+def per_image_sum(x: torch.Tensor) -> torch.Tensor:
+    """The sum over everything but the batch dimension."""
+    return x.reshape(x.shape[0], -1).sum(1)
+
+
+def count(x: torch.Tensor) -> torch.Tensor:
+    """How many values one image of `x` holds, as a tensor beside it (sums add up over regions)."""
+    return x.new_tensor(float(x[0].numel()))
 
 
 class ActivationL2(LayerTerm):
     """Amplifies everything a layer responds to: minus the mean squared activation (DeepDream)."""
 
-    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
-        return -_spatial_mean(feats[self.layer].pow(2))
+    def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
+        act = feats[self.layer]
+        return {"power": per_image_sum(act.pow(2)), "n": count(act)}
+
+    def total(self, sums: Sums) -> torch.Tensor:
+        return -sums["power"] / sums["n"]
 
 
-class LogActivationL2(LayerTerm):
+class LogActivationL2(ActivationL2):
     """ActivationL2 on a log scale: minus the log of the mean squared activation.
 
     Its gradient does not depend on the net's activation scale (Caffe nets run ~60× larger than
@@ -103,8 +177,12 @@ class LogActivationL2(LayerTerm):
     are relative to their targets (the style and content losses) and it cannot run away from them.
     """
 
-    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
-        return -torch.log(_spatial_mean(feats[self.layer].pow(2)) + 1e-12)
+    @property
+    def linear(self) -> bool:
+        return False
+
+    def total(self, sums: Sums) -> torch.Tensor:
+        return -torch.log(sums["power"] / sums["n"] + 1e-12)
 
 
 class ChannelMean(LayerTerm):
@@ -114,12 +192,16 @@ class ChannelMean(LayerTerm):
         super().__init__(layer)
         self.channel = channel
 
-    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+    def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
         act = feats[self.layer]
         if not 0 <= self.channel < act.shape[1]:
             raise ValueError(f"Layer {self.layer!r} has {act.shape[1]} channels (0..{act.shape[1] - 1}); "
                              f"got channel {self.channel}.")
-        return -_spatial_mean(act[:, self.channel])
+        channel = act[:, self.channel]
+        return {"sum": per_image_sum(channel), "n": count(channel)}
+
+    def total(self, sums: Sums) -> torch.Tensor:
+        return -sums["sum"] / sums["n"]
 
     def extra_repr(self) -> str:
         return f"{self.layer!r}, channel={self.channel}"
@@ -133,7 +215,11 @@ class GuideDot(LayerTerm):
         super().__init__(layer)
         self.register_buffer("guide", guide.flatten(2).transpose(1, 2).mean(0))  # [N, C]
 
-    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+    def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
         act = feats[self.layer].flatten(2).transpose(1, 2)  # [B, HW, C]
         best = self.guide[(act.detach() @ self.guide.T).argmax(-1)]  # [B, HW, C]
-        return -(act * best).sum(-1).mean(1)
+        dots = (act * best).sum(-1)
+        return {"dot": dots.sum(1), "n": count(dots)}
+
+    def total(self, sums: Sums) -> torch.Tensor:
+        return -sums["dot"] / sums["n"]

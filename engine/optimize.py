@@ -8,7 +8,7 @@ import torch
 
 from .features import FeatureNet
 from .objectives import Objective
-from .tiles import Tiling
+from .tiles import Evaluate, LossFn
 from .transforms import Transform
 
 
@@ -39,7 +39,6 @@ class NonFiniteLoss(ValueError):
 
 
 Callback = Callable[[Progress], None]
-LossFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def feature_loss(net: FeatureNet, objective: Objective, transform: Transform | None = None) -> LossFn:
@@ -50,14 +49,21 @@ def feature_loss(net: FeatureNet, objective: Objective, transform: Transform | N
     return loss
 
 
-def optimize(image: torch.Tensor, loss_fn: LossFn, optimizer: torch.optim.Optimizer, steps: int,
-             callback: Callback | None = None, level: int = 0, levels: int = 1,
-             tiling: Tiling | None = None) -> torch.Tensor:
+def whole_image(loss_fn: LossFn) -> Evaluate:
+    """The loss and gradient of the whole image in one forward and backward pass."""
+    def evaluate(image: torch.Tensor) -> torch.Tensor:
+        losses = loss_fn(image)
+        losses.sum().backward()
+        return losses.detach()
+    return evaluate
+
+
+def optimize(image: torch.Tensor, evaluate: Evaluate, optimizer: torch.optim.Optimizer, steps: int,
+             callback: Callback | None = None, level: int = 0, levels: int = 1) -> torch.Tensor:
     """Runs `steps` optimiser steps on the leaf tensor `image`, kept in [0, 1]; returns it detached.
 
-    With `tiling`, each step's gradient is summed over windows, each with its own forward and
-    backward pass: memory follows the tile size. Only for losses that are sums over positions
-    (DeepDream), not for global statistics such as style losses.
+    `evaluate` computes the loss per image and accumulates its gradient: `whole_image`, or tile by tile
+    (`tiles.moving_windows`, `tiles.exact_tiles`) so that memory follows the tile size.
 
     A NaN or infinite loss (or image) stops the run with `NonFiniteLoss`, which carries the last
     image whose loss was finite. Must run with autograd enabled (outside `torch.inference_mode()`).
@@ -79,14 +85,9 @@ def optimize(image: torch.Tensor, loss_fn: LossFn, optimizer: torch.optim.Optimi
     def closure() -> torch.Tensor:
         nonlocal per_image, last_good
         optimizer.zero_grad(set_to_none=True)
-        per_image = torch.zeros(image.shape[0], device=image.device)
-        views = [image] if tiling is None else [image[..., r, c] for r, c in tiling.windows(*image.shape[-2:])]
-        for view in views:
-            losses = loss_fn(view)
-            if not torch.isfinite(losses).all():
-                raise stop("loss")
-            losses.sum().backward()
-            per_image = per_image + losses.detach()
+        per_image = evaluate(image)
+        if not torch.isfinite(per_image).all():
+            raise stop("loss")
         last_good = image.detach().clamp(0, 1)  # a copy: the optimiser updates `image` in place
         return per_image.sum()
 

@@ -1,8 +1,8 @@
 """Content and style objectives made from images: their targets are rebuilt for each size optimised.
 
 `ContentObjective` and `StyleObjective` keep their images as buffers and hold no loss terms until
-`retarget(net, size)` builds them (`transfer` does this at every pyramid level), so the same
-objective serves any output size. They compose with every other objective:
+`retarget(net, size, grid)` builds them (`transfer` does this at every pyramid level, tile by tile
+for sizes larger than a tile), so the same objective serves any output size. They compose with every other objective:
 `ContentObjective(photo, ["relu4_2"]) + StyleObjective([painting], ["relu1_1", "relu2_1"], weight=10)
 + 0.1 * ActivationL2("relu3_1")`.
 """
@@ -13,9 +13,10 @@ from typing import Callable, Iterable, Mapping, Sequence
 import torch
 
 from .features import FeatureNet
-from .losses import STATISTICS, ContentLoss, Moments, blend_moments, moments
-from .objectives import Features, Objective, Sum
+from .losses import STATISTICS, ContentLoss, Moments, blend_moments, moment_sums, moments_from
+from .objectives import WHOLE, Features, Objective, Region, Sum, Sums
 from .pyramid import resize
+from .tiles import TileGrid, tiled_features, tiled_sums
 
 LayerWeights = Mapping[str, float] | Sequence[str]
 Size = tuple[int, int]
@@ -83,7 +84,7 @@ def _stretched(name: str, have: Size, size: Size) -> list[str]:
 
 
 class ImageObjective(Objective):
-    """An objective made from images whose loss terms `retarget(net, size)` builds for one size."""
+    """An objective made from images whose loss terms `retarget(net, size, grid)` builds for one size."""
 
     def __init__(self, layers: LayerWeights, weight: float, what: str):
         super().__init__()
@@ -94,15 +95,26 @@ class ImageObjective(Objective):
     def layers(self) -> set[str]:
         return set(self.weights)
 
-    def retarget(self, net: FeatureNet, size: Size) -> list[str]:
-        """(Re)builds the loss terms for output images of `size` (height, width); returns warnings."""
+    def retarget(self, net: FeatureNet, size: Size, grid: TileGrid | None = None) -> list[str]:
+        """(Re)builds the loss terms for output images of `size` (height, width), reading the images tile
+        by tile on `grid` if given; returns warnings."""
         raise NotImplementedError
 
-    def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
+    def _terms(self) -> Objective:
         if self.loss is None:
             raise RuntimeError(f"{type(self).__name__} has no targets yet: call retarget(net, size) first "
                                f"(transfer does this for every size it optimises).")
-        return self.loss(feats, image)
+        return self.loss
+
+    @property
+    def linear(self) -> bool:
+        return self._terms().linear
+
+    def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
+        return self._terms().sums(feats, image, region)
+
+    def total(self, sums: Sums) -> torch.Tensor:
+        return self._terms().total(sums)
 
     def extra_repr(self) -> str:
         layers = ", ".join(f"{k}: {v:.3g}" for k, v in self.weights.items())
@@ -117,9 +129,10 @@ class ContentObjective(ImageObjective):
         super().__init__(layers, weight, "Content loss")
         self.register_buffer("image", check_image(image, "content image"))
 
-    def retarget(self, net: FeatureNet, size: Size) -> list[str]:
+    def retarget(self, net: FeatureNet, size: Size, grid: TileGrid | None = None) -> list[str]:
+        image = resize(self.image, size)
         with torch.no_grad():
-            feats = net(resize(self.image, size))
+            feats = net(image) if grid is None else tiled_features(net, image, grid, self.weights)
         self.loss = Sum(self.weight * w * ContentLoss(layer, feats[layer]) for layer, w in self.weights.items())
         return _stretched("content image", tuple(self.image.shape[-2:]), size)
 
@@ -158,8 +171,8 @@ class StyleObjective(ImageObjective):
         for i, image in enumerate(self.images):
             setattr(self, f"style_{i}", fn(image))
 
-    def retarget(self, net: FeatureNet, size: Size) -> list[str]:
-        targets, warnings = style_targets(net, self.images, self.blend, size, self.style_scale, self.weights)
+    def retarget(self, net: FeatureNet, size: Size, grid: TileGrid | None = None) -> list[str]:
+        targets, warnings = style_targets(net, self.images, self.blend, size, self.style_scale, self.weights, grid)
         loss = STATISTICS[self.statistic]
         self.loss = Sum(self.weight * w * loss(layer, targets[layer], self.mask) for layer, w in self.weights.items())
         if self.mask is not None:
@@ -196,9 +209,11 @@ def style_size(image_size: Size, size: Size, style_scale: float, min_size: int) 
 
 
 def style_targets(net: FeatureNet, images: Sequence[torch.Tensor], weights: Sequence[float], size: Size,
-                  style_scale: float = 1.0, layers: Iterable[str] | None = None) -> tuple[dict[str, Moments], list[str]]:
+                  style_scale: float = 1.0, layers: Iterable[str] | None = None,
+                  grid: TileGrid | None = None) -> tuple[dict[str, Moments], list[str]]:
     """The blended moments at each layer of `images` (weights normalised here) for an output of `size`,
-    and warnings about style images that had to be enlarged a lot."""
+    and warnings about style images that had to be enlarged a lot. Style images larger than a tile of
+    `grid` are read tile by tile."""
     layers = list(layers if layers is not None else net.layers)
     weights = blend_weights(weights, len(images))
     parts: dict[str, list[Moments]] = {layer: [] for layer in layers}
@@ -211,10 +226,24 @@ def style_targets(net: FeatureNet, images: Sequence[torch.Tensor], weights: Sequ
                 warnings.append(f"Style image {i + 1} ({have[1]}×{have[0]}) is enlarged {factor:.1f}× to "
                                 f"{scaled[1]}×{scaled[0]} for this output and style scale: its texture will "
                                 f"look blurred. Use a larger style image or a smaller style scale.")
-            feats = net(resize(image, scaled))
+            image = resize(image, scaled)
+            if grid is None or grid.fits(*scaled):
+                feats = net(image)
+                sums = {layer: moment_sums(feats[layer]) for layer in layers}
+            else:
+                sums = tiled_moment_sums(net, image, grid, layers)
             for layer in layers:
-                parts[layer].append(moments(feats[layer]))
+                parts[layer].append(moments_from(sums[layer]))
     return {layer: blend_moments(parts[layer], weights) for layer in layers}, warnings
+
+
+def tiled_moment_sums(net: FeatureNet, image: torch.Tensor, grid: TileGrid,
+                      layers: Iterable[str]) -> dict[str, Sums]:
+    """`moment_sums` of a large image's features at `layers`, added up tile by tile."""
+    layers = list(layers)
+    total = tiled_sums(net, image, grid, lambda feats, crop, region: {
+        f"{layer}/{key}": value for layer in layers for key, value in moment_sums(feats[layer]).items()})
+    return {layer: {key: total[f"{layer}/{key}"] for key in ("x", "xx", "w")} for layer in layers}
 
 
 def image_objectives(objective: Objective) -> list[ImageObjective]:

@@ -16,9 +16,10 @@ from .colour import COLOUR_MODES, luminance_only, match_histogram
 from .features import FeatureNet
 from .losses import TVLoss
 from .objectives import Objective
-from .optimize import Callback, NonFiniteLoss, Progress, feature_loss, optimize
+from .optimize import Callback, NonFiniteLoss, Progress, feature_loss, optimize, whole_image
 from .pyramid import Pyramid, resize
 from .style import ContentObjective, StyleObjective, Size, check_image, image_objectives
+from .tiles import exact_tiles, tile_grid, tiled_sums
 
 OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("content", "image", "noise")
@@ -32,7 +33,9 @@ class TransferSettings:
     """How to optimise. `steps` are per pyramid level; `lr` None picks 0.02 for Adam (about a pixel
     change of 2 % per step) and 1 for L-BFGS; `tv_weight` adds a `TVLoss` term; `ema` is the decay of
     the averaged iterate that is returned (0: the last iterate); `colour` keeps the content's colours
-    ("luminance": its chroma after the run, "histogram": its colour statistics given to the styles)."""
+    ("luminance": its chroma after the run, "histogram": its colour statistics given to the styles);
+    `tile` (0: off) optimises sizes larger than it tile by tile with exactly the untiled result (see
+    tiles.exact_tiles), each tile read with a `halo` (None: the layers' receptive margin)."""
 
     optimizer: str = "adam"
     lr: float | None = None
@@ -40,6 +43,8 @@ class TransferSettings:
     tv_weight: float = 0.0
     ema: float = 0.0
     colour: str = "none"
+    tile: int = 0
+    halo: int | None = None
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -54,6 +59,8 @@ class TransferSettings:
             raise ValueError(f"ema must be in [0, 1) (0 = off, 0.99 = average over ~100 steps); got {self.ema}.")
         if self.colour not in COLOUR_MODES:
             raise ValueError(f"colour must be one of {', '.join(COLOUR_MODES)}; got {self.colour!r}.")
+        if self.tile < 0:
+            raise ValueError(f"tile must be 0 (off) or a size in pixels; got {self.tile}.")
 
     @property
     def learning_rate(self) -> float:
@@ -172,15 +179,18 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
     sizes = (pyramid or Pyramid(1)).sizes(height, width, net.min_size)
     report = TransferReport(sizes)
     loss_fn = feature_loss(net, objective)
+    grid = tile_grid(net, settings.tile, settings.halo) if settings.tile else None
     x, opt = init.detach(), None
     for level, size in enumerate(sizes):
-        warnings = [w for term in image_objectives(objective) for w in term.retarget(net, size)]
+        tiles = None if grid is None or grid.fits(*size) else grid
+        warnings = [w for term in image_objectives(objective) for w in term.retarget(net, size, tiles)]
         report.warnings = list(dict.fromkeys(warnings))  # those of the largest size reached
         x = resize(x, size).clamp(0, 1).requires_grad_(True)
         opt = make_optimizer(settings, x, opt)
         ema = EMA(x.detach(), settings.ema) if settings.ema else None
+        evaluate = whole_image(loss_fn) if tiles is None else exact_tiles(net, objective, tiles)
         try:
-            x = optimize(x, loss_fn, opt, settings.steps, _observer(report, ema, callback), level, len(sizes))
+            x = optimize(x, evaluate, opt, settings.steps, _observer(report, ema, callback), level, len(sizes))
         except NonFiniteLoss as e:
             if e.image is None:
                 raise
@@ -192,8 +202,10 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
             x = ema.get().clamp(0, 1)
     if settings.colour == "luminance":
         x = luminance_only(x, content)
-    with torch.no_grad():
-        report.loss = loss_fn(x).tolist() if report.stopped is None else []
+    if report.stopped is None:
+        with torch.no_grad():
+            tiled = grid is not None and not grid.fits(*x.shape[-2:])
+            report.loss = (objective.total(tiled_sums(net, x, grid, objective.sums)) if tiled else loss_fn(x)).tolist()
     return x.detach(), report
 
 

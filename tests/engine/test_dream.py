@@ -48,12 +48,12 @@ def reupscale_baseline(net, objective, x, settings, pyramid):
     sizes = pyramid.sizes(*x.shape[-2:], net.min_size)
     current = resize(x, sizes[0])
     gen = torch.Generator().manual_seed(settings.seed)
-    from reverie.engine.optimize import feature_loss, optimize
+    from reverie.engine.optimize import feature_loss, optimize, whole_image
     from reverie.engine.transforms import jitter
     loss = feature_loss(net, objective, jitter(settings.jitter, gen))
     for size in sizes:
         leaf = resize(current, size).clamp(0, 1).requires_grad_(True)
-        current = optimize(leaf, loss, NormalizedDescent([leaf], settings.step_size), settings.steps)
+        current = optimize(leaf, whole_image(loss), NormalizedDescent([leaf], settings.step_size), settings.steps)
     return current
 
 
