@@ -11,9 +11,9 @@ from PIL import Image
 
 from ..engine.models import CNN
 from ..engine.optimize import Progress
+from ..engine.tiles import BYTES_PER_PIXEL
 
 PREVIEW_MAX = 512
-ACTIVATION_BYTES_PER_PIXEL = 4 * 512  # rough peak of activations and their gradients, per input pixel
 
 
 def to_bchw(image: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -48,7 +48,7 @@ def cnn_on_device(cnn: CNN, pixels: int) -> Iterator[torch.device]:
     """
     device = mm.get_torch_device()
     with torch.inference_mode(False), torch.enable_grad():
-        needed = mm.module_size(cnn.module) + pixels * ACTIVATION_BYTES_PER_PIXEL
+        needed = mm.module_size(cnn.module) + pixels * BYTES_PER_PIXEL
         mm.free_memory(needed, device)
         cnn.module.to(device)
         try:

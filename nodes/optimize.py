@@ -1,15 +1,18 @@
 """Optimize: style transfer (and any chained objective) on the pixels."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 
+import comfy.model_management as mm
 import torch
 from comfy_api.latest import io
 
 from ..engine.colour import COLOUR_MODES
 from ..engine.features import FeatureNet
 from ..engine.pyramid import Pyramid
-from ..engine.transfer import INITS, OPTIMIZERS, TransferSettings, init_image, transfer
+from ..engine.tiles import auto_tile
+from ..engine.transfer import INITS, OPTIMIZERS, TransferSettings, fit_size, init_image, transfer
 from .host import NodeProgress, cnn_on_device, to_bchw, to_bhwc
 from .objectives import ObjectiveRecipe
 from .types import OBJECTIVE, OCTAVES
@@ -48,6 +51,11 @@ class Optimize(io.ComfyNode):
                                        "'histogram' recolours the styles to the content's palette first."),
                 io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
                              tooltip="Seeds the noise init; the same seed gives the same bytes on one device."),
+                io.Int.Input("tile_size", default=0, min=0, max=8192, step=64,
+                             tooltip="0 = automatic: the whole image at once when it fits in the device's free "
+                                     "memory, else tiles sized from it. Or a size, e.g. 512, for prints larger "
+                                     "than memory: each tile reads a halo as wide as the layers see, so the "
+                                     "result equals the untiled one (no seams), at about 1.5× the time."),
                 io.Image.Input("image", optional=True, tooltip="Starting image for init 'image'."),
                 OCTAVES.Input("octaves", optional=True, tooltip="Optional coarse-to-fine pyramid."),
             ],
@@ -56,13 +64,16 @@ class Optimize(io.ComfyNode):
 
     @classmethod
     def execute(cls, objective: ObjectiveRecipe, init: str, size: int, optimizer: str, learning_rate: float,
-                steps: int, tv_weight: float, ema: float, colour: str, seed: int,
+                steps: int, tv_weight: float, ema: float, colour: str, seed: int, tile_size: int,
                 image: torch.Tensor | None = None, octaves: Pyramid | None = None) -> io.NodeOutput:
-        settings = TransferSettings(optimizer, learning_rate or None, steps, tv_weight, ema, colour)
+        settings = TransferSettings(optimizer, learning_rate or None, steps, tv_weight, ema, colour, tile_size)
         like = image if image is not None else objective.content
-        batch, side = (1, size) if like is None else (like.shape[0], size or max(like.shape[1:3]))
-        with cnn_on_device(objective.cnn, batch * side ** 2) as device:
+        batch, out_size = (1, (size, size)) if like is None else (like.shape[0], fit_size(like.shape[1:3], size or None))
+        with cnn_on_device(objective.cnn, batch * out_size[0] * out_size[1]) as device:
             net = FeatureNet(objective.cnn, objective.layers)
+            if not tile_size:
+                budget = mm.get_free_memory(device) * 0.5
+                settings = dataclasses.replace(settings, tile=auto_tile(net, out_size, batch, budget))
             content = None if objective.content is None else to_bchw(objective.content, device)
             start = init_image(init, content, size or None, seed,
                                None if image is None else to_bchw(image, device)).to(device)

@@ -28,7 +28,7 @@ def vgg_layers(nodes):
 
 def optimize(nodes, objective, **kw):
     args = dict(init="content", size=64, optimizer="adam", learning_rate=0.0, steps=5, tv_weight=0.0,
-                ema=0.0, colour="none", seed=0) | kw
+                ema=0.0, colour="none", seed=0, tile_size=0) | kw
     return call(nodes.Optimize, objective, **args)
 
 
@@ -70,3 +70,31 @@ def test_noise_init_is_reproducible_by_seed(nodes, vgg_layers):
     objective = call(nodes.StyleLoss, vgg_layers("relu1_1"), torch.rand(1, 40, 40, 3), 1.0, "gram", 1.0, 0.5)
     a, b = (optimize(nodes, objective, init="noise", size=40, seed=7, steps=2) for _ in range(2))
     assert torch.equal(a, b)
+
+
+def test_tiled_optimize_equals_untiled_and_checks_the_tile(nodes, vgg_layers):
+    """A tile size makes Optimize run tile by tile (a masked style, a batch of 2) with the untiled result;
+    a tile under twice the halo is refused with the minimum."""
+    content, style = torch.rand(2, 72, 96, 3), torch.rand(1, 60, 60, 3)
+    mask = torch.zeros(1, 72, 96)
+    mask[:, :, 40:] = 1
+    objective = call(nodes.ContentLoss, vgg_layers("relu2_1"), content, 1.0)
+    objective = call(nodes.StyleLoss, vgg_layers("relu1_1, relu2_1, relu3_1"), style, 10.0, "gram", 1.0, 0.5,
+                     mask=mask, objective=objective)
+    whole = optimize(nodes, objective, size=96, steps=3)
+    tiled = optimize(nodes, objective, size=96, steps=3, tile_size=48)
+    assert tiled.shape == whole.shape == (2, 72, 96, 3)
+    assert (tiled - whole).abs().max() < 1e-3
+    with pytest.raises(ValueError, match="tiles must be at least 32 px"):
+        optimize(nodes, objective, size=96, steps=1, tile_size=16)
+
+
+def test_automatic_tiles_follow_the_free_memory(nodes, vgg_layers):
+    """tile_size 0 tiles only when the image would not fit in the budget, and then tiles that fit it."""
+    from reverie.engine.features import FeatureNet
+    from reverie.engine.tiles import BYTES_PER_PIXEL, auto_tile
+    net = FeatureNet(vgg_layers("relu3_1").cnn, ["relu3_1"])
+    assert auto_tile(net, (512, 512), 1, 512 * 512 * BYTES_PER_PIXEL) == 0
+    tile = auto_tile(net, (4096, 4096), 1, 1024 ** 2 * BYTES_PER_PIXEL)
+    assert 512 <= tile <= 1024 and tile % 64 == 0
+    assert auto_tile(net, (4096, 4096), 2, 1024 ** 2 * BYTES_PER_PIXEL) < tile
