@@ -211,3 +211,25 @@ class TVLoss(Objective):
 
     def total(self, sums: Sums) -> torch.Tensor:
         return sums["dx"] / sums["nx"] + sums["dy"] / sums["ny"]
+
+
+class TemporalLoss(Objective):
+    """Stay close to the previous frame's result warped into this frame, where the motion is reliable
+    (Ruder et al. 2016, "Artistic style transfer for videos"): the mean over pixels of c·(x - w)², with
+    `weights` c `[B|1, 1, H, W]` in [0, 1] (the flow's consistency mask) and `warped` w `[B|1, 3, H, W]`."""
+
+    def __init__(self, warped: torch.Tensor, weights: torch.Tensor):
+        super().__init__()
+        self.register_buffer("warped", warped.detach())
+        self.register_buffer("weights", weights.detach().to(warped.dtype))
+
+    def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
+        x = region.pixels(image)
+        if x.shape[-2:] != region.pixel_crop(self.warped).shape[-2:]:
+            raise ValueError(f"Temporal loss: the previous frame is {tuple(self.warped.shape[-2:])} but the image "
+                             f"is {tuple(image.shape[-2:])}; every frame must have the same size.")
+        error = region.pixel_crop(self.weights) * (x - region.pixel_crop(self.warped)).pow(2)
+        return {"error": per_image_sum(error), "n": count(x)}
+
+    def total(self, sums: Sums) -> torch.Tensor:
+        return sums["error"] / sums["n"]

@@ -32,6 +32,14 @@ class Region:
         """The whole image's feature-map size at `layer`."""
         return tuple(act.shape[-2:])
 
+    def pixels(self, image: torch.Tensor) -> torch.Tensor:
+        """The covered pixels of the image being scored (a tile's crop holds its halo too)."""
+        return image
+
+    def pixel_crop(self, full: torch.Tensor) -> torch.Tensor:
+        """The covered part of a map made for the whole image at pixel resolution."""
+        return full
+
     def neighbours(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Differences of horizontal and vertical pixel neighbours whose first pixel is covered."""
         return image[..., :, 1:] - image[..., :, :-1], image[..., 1:, :] - image[..., :-1, :]

@@ -153,9 +153,20 @@ class TileRegion(Region):
     def size(self, layer: str, act: torch.Tensor) -> tuple[int, int]:
         return self.sizes[layer]
 
-    def neighbours(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _in_crop(self) -> tuple[int, int, int, int]:
+        """The own pixels' rows and columns in the crop's coordinates."""
         (rc, cc), (ro, co) = self.tile.crop, self.tile.own
-        r0, r1, c0, c1 = ro.start - rc.start, ro.stop - rc.start, co.start - cc.start, co.stop - cc.start
+        return ro.start - rc.start, ro.stop - rc.start, co.start - cc.start, co.stop - cc.start
+
+    def pixels(self, image: torch.Tensor) -> torch.Tensor:
+        r0, r1, c0, c1 = self._in_crop()
+        return image[..., r0:r1, c0:c1]
+
+    def pixel_crop(self, full: torch.Tensor) -> torch.Tensor:
+        return full[..., self.tile.own[0], self.tile.own[1]]
+
+    def neighbours(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r0, r1, c0, c1 = self._in_crop()
         right = image[..., r0:r1, c0:c1 + 1]  # one column more where the crop has it (not at the image's edge)
         below = image[..., r0:r1 + 1, c0:c1]
         return right[..., :, 1:] - right[..., :, :-1], below[..., 1:, :] - below[..., :-1, :]

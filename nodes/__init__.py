@@ -5,9 +5,10 @@ from .dream import Dream, DreamZoom, OctavePyramid
 from .models import LoadCNN, SelectLayers
 from .objectives import ContentLoss, DreamObjective, StyleLoss
 from .optimize import Optimize
+from .video import DreamVideo, StyliseVideo
 
 NODES: list[type[io.ComfyNode]] = [LoadCNN, SelectLayers, OctavePyramid, Dream, DreamZoom,
-                                   ContentLoss, StyleLoss, DreamObjective, Optimize]
+                                   ContentLoss, StyleLoss, DreamObjective, Optimize, DreamVideo, StyliseVideo]
 
 
 class ReverieExtension(ComfyExtension):

@@ -38,7 +38,7 @@ class OctavePyramid(io.ComfyNode):
         return io.NodeOutput(Pyramid(octaves, scale))
 
 
-def _step_inputs() -> list[io.Input]:
+def step_inputs() -> list[io.Input]:
     """The gradient-ascent settings Dream and Dream Zoom share (DreamSettings' fields, in order)."""
     return [
         io.Int.Input("steps", default=10, min=1, max=10000, tooltip="Gradient steps per octave."),
@@ -73,7 +73,7 @@ class Dream(io.ComfyNode):
             inputs=[
                 io.Image.Input("image", tooltip="The image(s) to dream on; RGBA keeps its alpha."),
                 LAYERS.Input("layers", tooltip="Layers to amplify, from Select Layers."),
-                *_step_inputs(),
+                *step_inputs(),
                 OCTAVES.Input("octaves", optional=True, tooltip="Optional coarse-to-fine pyramid."),
                 io.Image.Input("guide", optional=True,
                                tooltip="Optional guide image: dream towards its features instead of "
@@ -120,7 +120,7 @@ class DreamZoom(io.ComfyNode):
                 io.Int.Input("frames", default=24, min=1, max=10000, tooltip="Number of frames to make."),
                 io.Float.Input("zoom", default=1.05, min=1.0, max=2.0, step=0.01,
                                tooltip="Zoom factor between frames (1.05 = 5 % closer each frame)."),
-                *_step_inputs(),
+                *step_inputs(),
                 OCTAVES.Input("octaves", optional=True,
                               tooltip="Optional pyramid for every frame (slower; usually only worth it for the first)."),
             ],

@@ -1,6 +1,7 @@
 """The host side of a run: images in and out, device placement, progress, previews and interrupts."""
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -14,6 +15,7 @@ from ..engine.optimize import Progress
 from ..engine.tiles import BYTES_PER_PIXEL
 
 PREVIEW_MAX = 512
+log = logging.getLogger("reverie")
 
 
 def to_bchw(image: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -79,3 +81,11 @@ def preview(x: torch.Tensor) -> Image.Image:
         first = torch.nn.functional.interpolate(first, scale_factor=scale, mode="area")
     pixels = (first[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(pixels)
+
+
+def shown_warnings(warnings: list[str], node: str) -> dict:
+    """A run's warnings, logged once each, as the `ui` dict that web/js/warnings.js shows on the node."""
+    warnings = list(dict.fromkeys(warnings))
+    for warning in warnings:
+        log.warning("Reverie %s: %s", node, warning)
+    return {"reverie_warnings": warnings}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 
 import comfy.model_management as mm
 import torch
@@ -13,11 +12,44 @@ from ..engine.features import FeatureNet
 from ..engine.pyramid import Pyramid
 from ..engine.tiles import auto_tile
 from ..engine.transfer import INITS, OPTIMIZERS, TransferSettings, fit_size, init_image, transfer
-from .host import NodeProgress, cnn_on_device, to_bchw, to_bhwc
+from .host import NodeProgress, cnn_on_device, shown_warnings, to_bchw, to_bhwc
 from .objectives import ObjectiveRecipe
 from .types import OBJECTIVE, OCTAVES
 
-log = logging.getLogger("reverie")
+
+def transfer_inputs() -> list[io.Input]:
+    """The optimiser settings Optimize and Stylise Video share (TransferSettings' fields, in order)."""
+    return [
+        io.Combo.Input("optimizer", options=list(OPTIMIZERS), default="adam",
+                       tooltip="adam: steady, works with pyramids; lbfgs: fewer steps on one size."),
+        io.Float.Input("learning_rate", default=0.0, min=0.0, max=10.0, step=0.001,
+                       tooltip="0 = the optimizer's default (Adam 0.02, L-BFGS 1)."),
+        io.Int.Input("steps", default=200, min=1, max=10000, tooltip="Steps per pyramid level."),
+        io.Float.Input("tv_weight", default=0.0, min=0.0, max=1e4, step=0.01,
+                       tooltip="Total-variation smoothing; raise it against high-frequency noise."),
+        io.Float.Input("ema", default=0.0, min=0.0, max=0.999, step=0.001,
+                       tooltip="Return the average of recent iterates (e.g. 0.99 ≈ last 100 steps) "
+                               "instead of the last one; 0 = off."),
+        io.Combo.Input("colour", options=list(COLOUR_MODES), default="none",
+                       tooltip="Keep the content's colours: 'luminance' transfers only brightness, "
+                               "'histogram' recolours the styles to the content's palette first."),
+    ]
+
+
+def tile_input() -> io.Input:
+    return io.Int.Input("tile_size", default=0, min=0, max=8192, step=64,
+                        tooltip="0 = automatic: the whole image at once when it fits in the device's free "
+                                "memory, else tiles sized from it. Or a size, e.g. 512, for prints larger "
+                                "than memory: each tile reads a halo as wide as the layers see, so the "
+                                "result equals the untiled one (no seams), at about 1.5× the time.")
+
+
+def transfer_settings(net: FeatureNet, settings: TransferSettings, size: tuple[int, int], batch: int,
+                      device: torch.device) -> TransferSettings:
+    """`settings` with tile 0 replaced by the automatic choice for the device's free memory."""
+    if settings.tile:
+        return settings
+    return dataclasses.replace(settings, tile=auto_tile(net, size, batch, mm.get_free_memory(device) * 0.5))
 
 
 class Optimize(io.ComfyNode):
@@ -36,26 +68,10 @@ class Optimize(io.ComfyNode):
                                tooltip="Start from the content image, from `image`, or from noise."),
                 io.Int.Input("size", default=512, min=0, max=8192, step=8,
                              tooltip="Longer side of the output in pixels; 0 keeps the starting image's size."),
-                io.Combo.Input("optimizer", options=list(OPTIMIZERS), default="adam",
-                               tooltip="adam: steady, works with pyramids; lbfgs: fewer steps on one size."),
-                io.Float.Input("learning_rate", default=0.0, min=0.0, max=10.0, step=0.001,
-                               tooltip="0 = the optimizer's default (Adam 0.02, L-BFGS 1)."),
-                io.Int.Input("steps", default=200, min=1, max=10000, tooltip="Steps per pyramid level."),
-                io.Float.Input("tv_weight", default=0.0, min=0.0, max=1e4, step=0.01,
-                               tooltip="Total-variation smoothing; raise it against high-frequency noise."),
-                io.Float.Input("ema", default=0.0, min=0.0, max=0.999, step=0.001,
-                               tooltip="Return the average of recent iterates (e.g. 0.99 ≈ last 100 steps) "
-                                       "instead of the last one; 0 = off."),
-                io.Combo.Input("colour", options=list(COLOUR_MODES), default="none",
-                               tooltip="Keep the content's colours: 'luminance' transfers only brightness, "
-                                       "'histogram' recolours the styles to the content's palette first."),
+                *transfer_inputs(),
                 io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
                              tooltip="Seeds the noise init; the same seed gives the same bytes on one device."),
-                io.Int.Input("tile_size", default=0, min=0, max=8192, step=64,
-                             tooltip="0 = automatic: the whole image at once when it fits in the device's free "
-                                     "memory, else tiles sized from it. Or a size, e.g. 512, for prints larger "
-                                     "than memory: each tile reads a halo as wide as the layers see, so the "
-                                     "result equals the untiled one (no seams), at about 1.5× the time."),
+                tile_input(),
                 io.Image.Input("image", optional=True, tooltip="Starting image for init 'image'."),
                 OCTAVES.Input("octaves", optional=True, tooltip="Optional coarse-to-fine pyramid."),
             ],
@@ -71,15 +87,10 @@ class Optimize(io.ComfyNode):
         batch, out_size = (1, (size, size)) if like is None else (like.shape[0], fit_size(like.shape[1:3], size or None))
         with cnn_on_device(objective.cnn, batch * out_size[0] * out_size[1]) as device:
             net = FeatureNet(objective.cnn, objective.layers)
-            if not tile_size:
-                budget = mm.get_free_memory(device) * 0.5
-                settings = dataclasses.replace(settings, tile=auto_tile(net, out_size, batch, budget))
+            settings = transfer_settings(net, settings, out_size, batch, device)
             content = None if objective.content is None else to_bchw(objective.content, device)
             start = init_image(init, content, size or None, seed,
                                None if image is None else to_bchw(image, device)).to(device)
             out, report = transfer(net, objective.build(net, device), start, settings, octaves,
                                    NodeProgress(), content)
-        for warning in report.warnings:
-            log.warning("Reverie Optimize: %s", warning)
-        # shown on the node by web/js/warnings.js
-        return io.NodeOutput(to_bhwc(out, like), ui={"reverie_warnings": report.warnings})
+        return io.NodeOutput(to_bhwc(out, like), ui=shown_warnings(report.warnings, "Optimize"))

@@ -1,0 +1,151 @@
+"""Video without flicker: each frame starts from what was made of the previous one, moved along the
+optical flow of the input frames and kept only where that flow is reliable.
+
+- `dream_video`: frame 1 is dreamed in full; every later frame starts from its own input plus the
+  previous frame's dreamed detail (dreamed minus input) warped into it, blended by `blend` where the
+  forward and backward flows agree, then gets `refresh_steps` steps.
+- `stylise_video` (Ruder et al. 2016): every later frame starts from the previous result warped into it,
+  with a temporal loss (weighted by the consistency mask) beside the objective; each content loss reads
+  the current frame as its content. Frames are optimised one after another: memory is one frame's.
+
+`flow=None` turns motion compensation off (the previous frame's detail is blended in place, as most
+DeepDream video tools do); `flicker` and `detail_drift` measure the result against the input's motion.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from .dream import DreamSettings, dream
+from .features import FeatureNet
+from .flow import Flow, FlowEstimator, consistent, warp
+from .losses import TemporalLoss
+from .objectives import Objective
+from .optimize import Callback, Progress
+from .pyramid import Pyramid
+from .style import ContentObjective, check_image
+from .transfer import TransferReport, TransferSettings, transfer
+
+
+@dataclass(frozen=True)
+class Motion:
+    """How frame t's pixels come from frame t-1: `flow` (t -> t-1, so `warp(previous, flow)` lines the previous
+    frame up with this one) and `mask`, 1 where that is reliable."""
+
+    flow: Flow
+    mask: torch.Tensor
+
+    def carry(self, previous: torch.Tensor) -> torch.Tensor:
+        return warp(previous, self.flow)
+
+
+def motion(estimate: FlowEstimator | None, current: torch.Tensor, previous: torch.Tensor) -> Motion:
+    """The motion from `previous` to `current` (RGB [1, 3, H, W]); without an estimator: none, everywhere reliable."""
+    if estimate is None:
+        zero = current.new_zeros(current.shape[0], 2, *current.shape[-2:])
+        return Motion(zero, current.new_ones(current.shape[0], 1, *current.shape[-2:]))
+    back, forward = estimate(current, previous), estimate(previous, current)
+    return Motion(back, consistent(back, forward))
+
+
+def check_frames(frames: torch.Tensor, what: str = "frames") -> torch.Tensor:
+    """`frames` as a clip `[T, 3, H, W]` (T ≥ 1)."""
+    return check_image(frames, what)
+
+
+def dream_video(net: FeatureNet, objective: Objective, frames: torch.Tensor, settings: DreamSettings,
+                blend: float, refresh_steps: int, flow: FlowEstimator | None, pyramid: Pyramid | None = None,
+                callback: Callback | None = None) -> Iterator[torch.Tensor]:
+    """Yields each frame's dream `[1, 3, H, W]` in order (see the module's docstring). Frame t is seeded with
+    `settings.seed + t`; `blend` 0 dreams every frame on its own (with the first frame's settings)."""
+    frames = check_frames(frames)
+    if not 0 <= blend <= 1:
+        raise ValueError(f"blend must be in [0, 1] (0 = every frame on its own, 1 = all of the previous detail); got {blend}.")
+    if refresh_steps < 1:
+        raise ValueError(f"refresh_steps must be at least 1; got {refresh_steps}.")
+    previous_in = previous_out = None
+    for t, current in enumerate(frames.split(1)):
+        report = _frame_progress(callback, t, len(frames))
+        seeded = dataclasses.replace(settings, seed=settings.seed + t)
+        if previous_out is None or blend == 0:
+            out = dream(net, objective, current, seeded, pyramid, report)
+        else:
+            move = motion(flow, current, previous_in)
+            detail = move.carry(previous_out - previous_in) * move.mask * blend
+            start = (current + detail).clamp(0, 1)
+            out = dream(net, objective, start, dataclasses.replace(seeded, steps=refresh_steps), None, report)
+        previous_in, previous_out = current, out
+        yield out
+
+
+def stylise_video(net: FeatureNet, objective: Objective, frames: torch.Tensor, settings: TransferSettings,
+                  temporal_weight: float, refresh_steps: int, flow: FlowEstimator | None,
+                  pyramid: Pyramid | None = None, callback: Callback | None = None,
+                  first: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, TransferReport]]:
+    """Yields each frame's stylisation `[1, 3, H, W]` and its report, in order (see the module's docstring).
+    Frame 1 starts from `first` (default: the frame itself) with `settings` and `pyramid`; later frames
+    from the previous result warped into them, for `refresh_steps` steps at full size."""
+    frames = check_frames(frames)
+    if not temporal_weight >= 0:
+        raise ValueError(f"temporal_weight must be ≥ 0 (0 = no temporal loss); got {temporal_weight}.")
+    if refresh_steps < 1:
+        raise ValueError(f"refresh_steps must be at least 1; got {refresh_steps}.")
+    contents = [m for m in objective.modules() if isinstance(m, ContentObjective)]
+    previous_in = previous_out = None
+    for t, current in enumerate(frames.split(1)):
+        for content in contents:
+            content.image = current  # each content loss reads this frame
+        report = _frame_progress(callback, t, len(frames))
+        if previous_out is None:
+            start = first if first is not None else current
+            out, result = transfer(net, objective, start, settings, pyramid, report, current)
+        else:
+            move = motion(flow, current, previous_in)
+            carried = move.carry(previous_out)
+            start = (move.mask * carried + (1 - move.mask) * current).clamp(0, 1)
+            temporal = objective + temporal_weight * TemporalLoss(carried, move.mask)
+            out, result = transfer(net, temporal if temporal_weight else objective, start,
+                                   dataclasses.replace(settings, steps=refresh_steps), None, report, current)
+        previous_in, previous_out = current, out
+        yield out, result
+
+
+def _frame_progress(callback: Callback | None, frame: int, frames: int) -> Callback | None:
+    """Reports a frame's levels as part of the whole clip."""
+    if callback is None:
+        return None
+
+    def report(p: Progress) -> None:
+        callback(dataclasses.replace(p, level=frame * p.levels + p.level, levels=frames * p.levels))
+    return report
+
+
+def warp_error(sequence: torch.Tensor, motions: list[Motion]) -> float:
+    """Mean |s_t - warp(s_{t-1})| over the reliable pixels of every consecutive pair of `sequence` [T, C, H, W],
+    `motions[t - 1]` being frame t's motion."""
+    errors, weights = [], []
+    for t, move in enumerate(motions, start=1):
+        diff = (sequence[t:t + 1] - move.carry(sequence[t - 1:t])).abs().mean(1, keepdim=True)
+        errors.append((diff * move.mask).sum())
+        weights.append(move.mask.sum())
+    return float(torch.stack(errors).sum() / torch.stack(weights).sum().clamp_min(1))
+
+
+def clip_motion(frames: torch.Tensor, estimate: FlowEstimator) -> list[Motion]:
+    """The motion of every frame after the first of a clip `[T, 3, H, W]`."""
+    return [motion(estimate, frames[t:t + 1], frames[t - 1:t]) for t in range(1, len(frames))]
+
+
+def flicker(output: torch.Tensor, frames: torch.Tensor, motions: list[Motion]) -> float:
+    """How much the output changes along the input's motion, relative to how much the input itself does
+    (1: no more than the input; independent per-frame dreams are several times that)."""
+    return warp_error(output, motions) / max(warp_error(frames, motions), 1e-8)
+
+
+def detail_drift(output: torch.Tensor, frames: torch.Tensor, motions: list[Motion]) -> float:
+    """The warp error of the added detail (output minus input): high when detail stays put while the content
+    moves under it (ghosting), low when it follows the content."""
+    return warp_error(output - frames, motions)

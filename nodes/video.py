@@ -1,0 +1,137 @@
+"""Dream Video and Stylise Video: a clip (an IMAGE batch of frames in order) in, as many frames out."""
+from __future__ import annotations
+
+import folder_paths
+import torch
+from comfy_api.latest import io
+
+from ..engine.dream import DreamSettings
+from ..engine.features import FeatureNet
+from ..engine.flow import FLOW_METHODS, FlowEstimator, flow_estimator
+from ..engine.layers import LayerSelection
+from ..engine.pyramid import Pyramid
+from ..engine.transfer import TransferSettings
+from ..engine.video import dream_video, stylise_video
+from .dream import step_inputs
+from .host import NodeProgress, cnn_on_device, shown_warnings, to_bchw, to_bhwc
+from .models import FOLDER
+from .objectives import ObjectiveRecipe
+from .optimize import tile_input, transfer_inputs, transfer_settings
+from .types import LAYERS, OBJECTIVE, OCTAVES
+
+NO_FLOW = "none"
+FLOWS = (*FLOW_METHODS, NO_FLOW)
+
+
+def flow_input() -> io.Input:
+    return io.Combo.Input("flow", options=list(FLOWS), default="builtin",
+                          tooltip="How frames follow the motion: 'builtin' optical flow (no download), RAFT "
+                                  "from torchvision (its weights file in models/cnn or torchvision's cache; "
+                                  "the built-in flow with a warning otherwise), or 'none' (the previous frame "
+                                  "is blended in place, as most DeepDream video tools do: ghosts on motion).")
+
+
+def frames_input() -> io.Input:
+    return io.Image.Input("frames", tooltip="The clip: an IMAGE batch of frames in order (Load Video → Get "
+                                            "Video Components, or any batch).")
+
+
+def refresh_input(default: int) -> io.Input:
+    return io.Int.Input("refresh_steps", default=default, min=1, max=10000,
+                        tooltip="Steps for every frame after the first, which starts from the previous "
+                                "frame's result moved along the motion.")
+
+
+def load_flow(method: str) -> tuple[FlowEstimator | None, list[str]]:
+    """The flow estimator for the combo value (None for 'none'); RAFT weights from models/cnn if a file there
+    is named after the method, else torchvision's cache."""
+    if method not in FLOWS:
+        raise ValueError(f"flow must be one of {', '.join(FLOWS)}; got {method!r}.")
+    if method == NO_FLOW:
+        return None, []
+    files = [f for f in folder_paths.get_filename_list(FOLDER) if f.split("/")[-1].startswith(method)]
+    return flow_estimator(method, folder_paths.get_full_path(FOLDER, files[0]) if files else None)
+
+
+class DreamVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ReverieDreamVideo",
+            display_name="Dream Video",
+            category="Reverie/video",
+            description="DeepDream on a clip without flicker: the first frame is dreamed in full; every later "
+                        "frame starts from its own input plus the previous frame's dreamed detail, moved along "
+                        "the optical flow and kept where the motion is reliable, then gets a few refresh steps. "
+                        "Returns as many frames, for Create Video / Save Video / Save Animated WEBP.",
+            inputs=[
+                frames_input(),
+                LAYERS.Input("layers", tooltip="Layers to amplify, from Select Layers."),
+                *step_inputs(),
+                io.Float.Input("blend", default=0.9, min=0.0, max=1.0, step=0.05,
+                               tooltip="Share of the previous frame's dreamed detail carried into the next "
+                                       "(0 = every frame dreamed on its own, which flickers)."),
+                refresh_input(1),
+                flow_input(),
+                OCTAVES.Input("octaves", optional=True, tooltip="Optional pyramid for the first frame."),
+            ],
+            outputs=[io.Image.Output(display_name="frames", tooltip="The dreamed frames, in order.")],
+        )
+
+    @classmethod
+    def execute(cls, frames: torch.Tensor, layers: LayerSelection, steps: int, step_size: float, jitter: int,
+                normalize: str, seed: int, tile_size: int, blend: float, refresh_steps: int, flow: str,
+                octaves: Pyramid | None = None) -> io.NodeOutput:
+        settings = DreamSettings(steps, step_size, jitter, normalize, seed, tile_size)
+        estimate, warnings = load_flow(flow)
+        with cnn_on_device(layers.cnn, frames[0, ..., 0].numel()) as device:
+            net = FeatureNet(layers.cnn, layers.layers)
+            clip = dream_video(net, layers.dream_objective().to(device), to_bchw(frames, device), settings, blend,
+                               refresh_steps, estimate, octaves, NodeProgress())
+            done = [to_bhwc(out, frames[t:t + 1]) for t, out in enumerate(clip)]
+        return io.NodeOutput(torch.cat(done), ui=shown_warnings(warnings, "Dream Video"))
+
+
+class StyliseVideo(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="ReverieStyliseVideo",
+            display_name="Stylise Video",
+            category="Reverie/video",
+            description="Style transfer on a clip without flicker (Ruder et al.): every content loss of the "
+                        "chain reads the current frame as its content; every frame after the first starts "
+                        "from the previous result moved along the optical flow, with a temporal loss that "
+                        "keeps it there where the motion is reliable. One frame at a time: memory is one frame's.",
+            inputs=[
+                frames_input(),
+                OBJECTIVE.Input("objective", tooltip="Content Loss / Style Loss / Dream Objective chain; its "
+                                                     "content image is replaced by each frame."),
+                *transfer_inputs(),
+                refresh_input(50),
+                io.Float.Input("temporal_weight", default=100.0, min=0.0, max=1e6, step=1.0,
+                               tooltip="How strongly a frame keeps the previous result where the motion is "
+                                       "reliable (0 = only the warped start)."),
+                flow_input(),
+                tile_input(),
+                OCTAVES.Input("octaves", optional=True, tooltip="Optional pyramid for the first frame."),
+            ],
+            outputs=[io.Image.Output(display_name="frames", tooltip="The stylised frames, in order.")],
+        )
+
+    @classmethod
+    def execute(cls, frames: torch.Tensor, objective: ObjectiveRecipe, optimizer: str, learning_rate: float,
+                steps: int, tv_weight: float, ema: float, colour: str, refresh_steps: int, temporal_weight: float,
+                flow: str, tile_size: int, octaves: Pyramid | None = None) -> io.NodeOutput:
+        settings = TransferSettings(optimizer, learning_rate or None, steps, tv_weight, ema, colour, tile_size)
+        estimate, warnings = load_flow(flow)
+        with cnn_on_device(objective.cnn, frames[0, ..., 0].numel()) as device:
+            net = FeatureNet(objective.cnn, objective.layers)
+            settings = transfer_settings(net, settings, tuple(frames.shape[1:3]), 1, device)
+            clip = stylise_video(net, objective.build(net, device), to_bchw(frames, device), settings,
+                                 temporal_weight, refresh_steps, estimate, octaves, NodeProgress())
+            done = []
+            for t, (out, report) in enumerate(clip):
+                done.append(to_bhwc(out, frames[t:t + 1]))
+                warnings += report.warnings
+        return io.NodeOutput(torch.cat(done), ui=shown_warnings(warnings, "Stylise Video"))
