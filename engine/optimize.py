@@ -1,6 +1,7 @@
 """The one optimisation loop behind Dream and Optimize."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -39,6 +40,16 @@ class NonFiniteLoss(ValueError):
 
 
 Callback = Callable[[Progress], None]
+
+
+def frame_progress(callback: Callback | None, frame: int, frames: int) -> Callback | None:
+    """Reports the levels of one frame of a sequence (a zoom, a clip) as part of the whole sequence."""
+    if callback is None:
+        return None
+
+    def report(p: Progress) -> None:
+        callback(dataclasses.replace(p, level=frame * p.levels + p.level, levels=frames * p.levels))
+    return report
 
 
 def feature_loss(net: FeatureNet, objective: Objective, transform: Transform | None = None) -> LossFn:

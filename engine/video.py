@@ -24,7 +24,7 @@ from .features import FeatureNet
 from .flow import Flow, FlowEstimator, consistent, warp
 from .losses import TemporalLoss
 from .objectives import Objective
-from .optimize import Callback, Progress
+from .optimize import Callback, frame_progress
 from .pyramid import Pyramid
 from .style import ContentObjective, check_image
 from .transfer import TransferReport, TransferSettings, transfer
@@ -68,7 +68,7 @@ def dream_video(net: FeatureNet, objective: Objective, frames: torch.Tensor, set
         raise ValueError(f"refresh_steps must be at least 1; got {refresh_steps}.")
     previous_in = previous_out = None
     for t, current in enumerate(frames.split(1)):
-        report = _frame_progress(callback, t, len(frames))
+        report = frame_progress(callback, t, len(frames))
         seeded = dataclasses.replace(settings, seed=settings.seed + t)
         if previous_out is None or blend == 0:
             out = dream(net, objective, current, seeded, pyramid, report)
@@ -98,7 +98,7 @@ def stylise_video(net: FeatureNet, objective: Objective, frames: torch.Tensor, s
     for t, current in enumerate(frames.split(1)):
         for content in contents:
             content.image = current  # each content loss reads this frame
-        report = _frame_progress(callback, t, len(frames))
+        report = frame_progress(callback, t, len(frames))
         if previous_out is None:
             start = first if first is not None else current
             out, result = transfer(net, objective, start, settings, pyramid, report, current)
@@ -111,16 +111,6 @@ def stylise_video(net: FeatureNet, objective: Objective, frames: torch.Tensor, s
                                    dataclasses.replace(settings, steps=refresh_steps), None, report, current)
         previous_in, previous_out = current, out
         yield out, result
-
-
-def _frame_progress(callback: Callback | None, frame: int, frames: int) -> Callback | None:
-    """Reports a frame's levels as part of the whole clip."""
-    if callback is None:
-        return None
-
-    def report(p: Progress) -> None:
-        callback(dataclasses.replace(p, level=frame * p.levels + p.level, levels=frames * p.levels))
-    return report
 
 
 def warp_error(sequence: torch.Tensor, motions: list[Motion]) -> float:

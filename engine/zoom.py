@@ -9,7 +9,7 @@ import torch
 from .dream import DreamSettings, dream
 from .features import FeatureNet
 from .objectives import Objective
-from .optimize import Callback, Progress
+from .optimize import Callback, frame_progress
 from .pyramid import Pyramid, resize
 
 
@@ -34,15 +34,5 @@ def dream_zoom(net: FeatureNet, objective: Objective, image: torch.Tensor, setti
         if frame:
             x = zoom_in(x, zoom)
         x = dream(net, objective, x, dataclasses.replace(settings, seed=settings.seed + frame), pyramid,
-                  _frame_progress(callback, frame, frames))
+                  frame_progress(callback, frame, frames))
         yield x
-
-
-def _frame_progress(callback: Callback | None, frame: int, frames: int) -> Callback | None:
-    """Reports a frame's levels as part of the whole sequence."""
-    if callback is None:
-        return None
-
-    def report(p: Progress) -> None:
-        callback(dataclasses.replace(p, level=frame * p.levels + p.level, levels=frames * p.levels))
-    return report

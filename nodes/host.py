@@ -65,12 +65,14 @@ class NodeProgress:
 
     def __init__(self) -> None:
         self.bar = comfy.utils.ProgressBar(1)
+        self.steps = 0
 
     def __call__(self, p: Progress) -> None:
         mm.throw_exception_if_processing_interrupted()
+        self.steps += 1  # the bar counts steps taken, out of the total that the fraction done implies
         image = preview(p.image)
         # the third item caps the preview's longer side; the host would otherwise upscale small images
-        self.bar.update_absolute(p.level * p.steps + p.step, p.levels * p.steps, ("JPEG", image, max(image.size)))
+        self.bar.update_absolute(self.steps, max(self.steps, round(self.steps / p.done)), ("JPEG", image, max(image.size)))
 
 
 def preview(x: torch.Tensor) -> Image.Image:

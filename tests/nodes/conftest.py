@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import shared_file
+
 DEFAULT_HOST = Path(__file__).resolve().parents[2] / ".host"  # scripts/lib.sh's default
 
 
@@ -30,3 +32,12 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "tests/nodes" in str(item.fspath):
                 item.add_marker(skip)
+
+
+@pytest.fixture(scope="module")
+def nodes():
+    """The pack's nodes module, with ../shared/weights as a models/cnn folder (skips without ../shared)."""
+    import folder_paths
+    from reverie import nodes
+    folder_paths.add_model_folder_path("cnn", str(shared_file("weights/googlenet_caffe.safetensors").parent))
+    return nodes

@@ -4,16 +4,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.helpers import shared_file
-
-
-@pytest.fixture(scope="module")
-def nodes():
-    import folder_paths
-    from reverie import nodes
-    folder_paths.add_model_folder_path("cnn", str(shared_file("weights/googlenet_caffe.safetensors").parent))
-    return nodes
-
 
 def call(node, *args, **kwargs):
     with torch.inference_mode():
