@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 
@@ -51,12 +51,26 @@ def motion(estimate: FlowEstimator | None, current: torch.Tensor, previous: torc
     return Motion(back, consistent(back, forward))
 
 
-def check_frames(frames: torch.Tensor, what: str = "frames") -> torch.Tensor:
-    """`frames` as a clip `[T, 3, H, W]` (T ≥ 1)."""
-    return check_image(frames, what)
+Frames = torch.Tensor | Sequence[torch.Tensor]
 
 
-def dream_video(net: FeatureNet, objective: Objective, frames: torch.Tensor, settings: DreamSettings,
+def check_frames(frames: Frames) -> torch.Tensor:
+    """A clip `[T, 3, H, W]` (T ≥ 1) from a batch or a sequence of `[3, H, W]` / `[1, 3, H, W]` frames, which
+    must all have one size."""
+    if isinstance(frames, torch.Tensor):
+        return check_image(frames, "clip")
+    if not frames:
+        raise ValueError("The clip has no frames: give at least one.")
+    frames = [check_image(f if f.dim() == 4 else f[None], f"frame {i + 1}") for i, f in enumerate(frames)]
+    first = tuple(frames[0].shape[-2:])
+    for i, f in enumerate(frames):
+        if tuple(f.shape[-2:]) != first:
+            raise ValueError(f"Frame {i + 1} is {f.shape[-1]}×{f.shape[-2]} but frame 1 is {first[1]}×{first[0]}: "
+                             f"every frame of a clip must have the same size (resize them first).")
+    return torch.cat(frames)
+
+
+def dream_video(net: FeatureNet, objective: Objective, frames: Frames, settings: DreamSettings,
                 blend: float, refresh_steps: int, flow: FlowEstimator | None, pyramid: Pyramid | None = None,
                 callback: Callback | None = None) -> Iterator[torch.Tensor]:
     """Yields each frame's dream `[1, 3, H, W]` in order (see the module's docstring). Frame t is seeded with
@@ -81,7 +95,7 @@ def dream_video(net: FeatureNet, objective: Objective, frames: torch.Tensor, set
         yield out
 
 
-def stylise_video(net: FeatureNet, objective: Objective, frames: torch.Tensor, settings: TransferSettings,
+def stylise_video(net: FeatureNet, objective: Objective, frames: Frames, settings: TransferSettings,
                   temporal_weight: float, refresh_steps: int, flow: FlowEstimator | None,
                   pyramid: Pyramid | None = None, callback: Callback | None = None,
                   first: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, TransferReport]]:

@@ -71,6 +71,15 @@ def test_dream_video_checks_its_settings(net, bad, message):
         list(dream_video(net, objective, torch.rand(2, 3, 32, 32), DreamSettings(steps=1), flow=None, **args))
 
 
+def test_frames_of_different_sizes_are_named(net):
+    objective = parse_layers(net.cnn, "b2/relu").dream_objective()
+    frames = [torch.rand(3, 32, 32), torch.rand(1, 3, 32, 32), torch.rand(3, 24, 40)]
+    with pytest.raises(ValueError, match="Frame 3 is 40×24 but frame 1 is 32×32"):
+        list(dream_video(net, objective, frames, DreamSettings(steps=1), 0.5, 1, None))
+    clip = list(dream_video(net, objective, frames[:2], DreamSettings(steps=1), 0.5, 1, None))
+    assert len(clip) == 2
+
+
 @pytest.mark.slow
 def test_stylise_video_flickers_less_with_the_temporal_loss(net):
     """Ruder et al.'s scheme on a panning clip (tiny net): each frame's content is its own frame, and the warped
