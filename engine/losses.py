@@ -106,7 +106,8 @@ class ContentLoss(LayerTerm):
         super().__init__(layer)
         target = target.detach()
         self.register_buffer("target", target)
-        self.register_buffer("norm", target.pow(2).flatten(1).mean(1).clamp_min(EPS))
+        mean_square = torch.linalg.vector_norm(target.flatten(1), dim=1).pow(2) / target[0].numel()  # no full-size temporary
+        self.register_buffer("norm", mean_square.clamp_min(EPS))
 
     def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
         act, target = feats[self.layer], region.crop(self.layer, self.target)

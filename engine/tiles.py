@@ -172,11 +172,15 @@ class TileRegion(Region):
         return right[..., :, 1:] - right[..., :, :-1], below[..., 1:, :] - below[..., :-1, :]
 
 
-def own_features(net: FeatureNet, image: torch.Tensor, grid: TileGrid) -> Iterator[tuple[Features, torch.Tensor, TileRegion]]:
-    """For each tile of `image`: its own features, its crop of the image and its region."""
+def own_features(net: FeatureNet, image: torch.Tensor, grid: TileGrid,
+                 leaves: bool = False) -> Iterator[tuple[Features, torch.Tensor, TileRegion]]:
+    """For each tile of `image`: its own features, its crop of the image and its region. With `leaves`, each
+    crop is a leaf of its own, so a backward pass fills the crop's gradient, not one the size of the image."""
     size = tuple(image.shape[-2:])
     for tile in grid.tiles(*size):
         crop = image[..., tile.crop[0], tile.crop[1]]
+        if leaves:
+            crop = crop.detach().requires_grad_(True)
         region = TileRegion(tile, net, size)
         yield {layer: region.own(layer, f) for layer, f in net(crop).items()}, crop, region
 
@@ -233,9 +237,12 @@ def exact_tiles(net: FeatureNet, objective: Objective, grid: TileGrid) -> Evalua
         else:
             grads = reuse
         seen = None
-        for feats, crop, region in own_features(net, image, grid):
+        if image.grad is None:
+            image.grad = torch.zeros_like(image)
+        for feats, crop, region in own_features(net, image, grid, leaves=True):
             part = objective.sums(feats, crop, region)
             sum(((grads[key] * value).sum() for key, value in part.items() if key in grads)).backward()
+            image.grad[..., region.tile.crop[0], region.tile.crop[1]] += crop.grad
             seen = add(seen, {key: value.detach() for key, value in part.items()})
         if objective.linear:
             loss, reuse = _loss_and_gradient(objective, seen)

@@ -213,7 +213,8 @@ def _prepare(objective: Objective, settings: TransferSettings, content: torch.Te
              device: torch.device) -> tuple[Objective, torch.Tensor | None]:
     """A copy of `objective` on `device`, with its styles colour-matched and TV added as `settings` ask,
     and the content image colour handling keeps."""
-    objective = copy.deepcopy(objective).to(device)
+    # a copy whose terms this run may retarget; the image buffers are shared (never changed in place)
+    objective = copy.deepcopy(objective, memo={id(t): t for t in objective.buffers()}).to(device)
     if content is None:
         content = next((m.image for m in objective.modules() if isinstance(m, ContentObjective)), None)
     if settings.colour != "none":
