@@ -4,8 +4,9 @@ optical flow of the input frames and kept only where that flow is reliable.
 - `dream_video`: frame 1 is dreamed in full; every later frame starts from its own input plus the
   previous frame's dreamed detail (dreamed minus input) warped into it, blended by `blend` where the
   forward and backward flows agree, then gets `refresh_steps` steps.
-- `stylise_video` (Ruder et al. 2016): every later frame starts from the previous result warped into it,
-  with a temporal loss (weighted by the consistency mask) beside the objective; each content loss reads
+- `stylise_video` (Ruder et al. 2016): every later frame starts from the previous result warped into it
+  (everywhere, so uncovered regions start stylised too), with a temporal loss (weighted by the consistency
+  mask) beside the objective; each content loss reads
   the current frame as its content. Frames are optimised one after another: memory is one frame's.
 
 `flow=None` turns motion compensation off (the previous frame's detail is blended in place, as most
@@ -118,8 +119,8 @@ def stylise_video(net: FeatureNet, objective: Objective, frames: Frames, setting
             out, result = transfer(net, objective, start, settings, pyramid, report, current)
         else:
             move = motion(flow, current, previous_in)
-            carried = move.carry(previous_out)
-            start = (move.mask * carried + (1 - move.mask) * current).clamp(0, 1)
+            carried = move.carry(previous_out)  # everywhere: uncovered borders repeat the stylised edge
+            start = carried.clamp(0, 1)
             temporal = objective + temporal_weight * TemporalLoss(carried, move.mask)
             out, result = transfer(net, temporal if temporal_weight else objective, start,
                                    dataclasses.replace(settings, steps=refresh_steps), None, report, current)
