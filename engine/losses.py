@@ -106,7 +106,8 @@ class ContentLoss(LayerTerm):
         super().__init__(layer)
         target = target.detach()
         self.register_buffer("target", target)
-        mean_square = torch.linalg.vector_norm(target.flatten(1), dim=1).pow(2) / target[0].numel()  # no full-size temporary
+        # the mean square without a full-size temporary
+        mean_square = torch.linalg.vector_norm(target.flatten(1), dim=1).pow(2) / target[0].numel()
         self.register_buffer("norm", mean_square.clamp_min(EPS))
 
     def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:

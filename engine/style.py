@@ -2,7 +2,8 @@
 
 `ContentObjective` and `StyleObjective` keep their images as buffers and hold no loss terms until
 `retarget(net, size, grid)` builds them (`transfer` does this at every pyramid level, tile by tile
-for sizes larger than a tile), so the same objective serves any output size. They compose with every other objective:
+for sizes larger than a tile), so the same objective serves any output size. They compose with every
+other objective:
 `ContentObjective(photo, ["relu4_2"]) + StyleObjective([painting], ["relu1_1", "relu2_1"], weight=10)
 + 0.1 * ActivationL2("relu3_1")`.
 """

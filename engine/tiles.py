@@ -123,7 +123,7 @@ def auto_tile(net: FeatureNet, size: tuple[int, int], batch: int, budget: float)
     (a multiple of 64 px, no smaller than the grid allows) whose crops fit."""
     if batch * size[0] * size[1] * BYTES_PER_PIXEL <= budget:
         return 0
-    halo = tile_grid(net, 1 << 30).halo
+    halo = net.geometry.margin  # already a multiple of the stride: the grid's default halo
     crop = math.isqrt(int(budget / (batch * BYTES_PER_PIXEL)))
     return max((crop - 2 * halo) // 64 * 64, -(-2 * halo // 64) * 64)
 

@@ -78,7 +78,8 @@ def dream_video(net: FeatureNet, objective: Objective, frames: Frames, settings:
     `settings.seed + t`; `blend` 0 dreams every frame on its own (with the first frame's settings)."""
     frames = check_frames(frames)
     if not 0 <= blend <= 1:
-        raise ValueError(f"blend must be in [0, 1] (0 = every frame on its own, 1 = all of the previous detail); got {blend}.")
+        raise ValueError(f"blend must be in [0, 1] (0 = every frame on its own, 1 = all of the previous detail); "
+                         f"got {blend}.")
     if refresh_steps < 1:
         raise ValueError(f"refresh_steps must be at least 1; got {refresh_steps}.")
     previous_in = previous_out = None

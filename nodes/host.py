@@ -72,7 +72,8 @@ class NodeProgress:
         self.steps += 1  # the bar counts steps taken, out of the total that the fraction done implies
         image = preview(p.image)
         # the third item caps the preview's longer side; the host would otherwise upscale small images
-        self.bar.update_absolute(self.steps, max(self.steps, round(self.steps / p.done)), ("JPEG", image, max(image.size)))
+        total = max(self.steps, round(self.steps / p.done))
+        self.bar.update_absolute(self.steps, total, ("JPEG", image, max(image.size)))
 
 
 def preview(x: torch.Tensor) -> Image.Image:

@@ -84,7 +84,10 @@ class Optimize(io.ComfyNode):
                 image: torch.Tensor | None = None, octaves: Pyramid | None = None) -> io.NodeOutput:
         settings = TransferSettings(optimizer, learning_rate or None, steps, tv_weight, ema, colour, tile_size)
         like = image if image is not None else objective.content
-        batch, out_size = (1, (size, size)) if like is None else (like.shape[0], fit_size(like.shape[1:3], size or None))
+        if like is None:
+            batch, out_size = 1, (size, size)
+        else:
+            batch, out_size = like.shape[0], fit_size(tuple(like.shape[1:3]), size or None)
         with cnn_on_device(objective.cnn, batch * out_size[0] * out_size[1]) as device:
             net = FeatureNet(objective.cnn, objective.layers)
             settings = transfer_settings(net, settings, out_size, batch, device)

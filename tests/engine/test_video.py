@@ -63,7 +63,8 @@ def test_blend_zero_is_dreaming_each_frame_and_one_frame_needs_no_flow(net):
     assert single.shape == (1, 3, 40, 40)
 
 
-@pytest.mark.parametrize("bad, message", [(dict(blend=1.5), "blend must be in"), (dict(refresh_steps=0), "refresh_steps")])
+@pytest.mark.parametrize("bad, message", [(dict(blend=1.5), "blend must be in"),
+                                          (dict(refresh_steps=0), "refresh_steps")])
 def test_dream_video_checks_its_settings(net, bad, message):
     args = dict(blend=0.5, refresh_steps=1) | bad
     objective = parse_layers(net.cnn, "b2/relu").dream_objective()
