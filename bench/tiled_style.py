@@ -7,7 +7,8 @@ as JSON.
 Setup: the shared partial VGG19 (conv1_1 ... conv3_4), content loss at relu3_1 (weight 1), Gram style loss
 at relu1_1, relu2_1 and relu3_1 (weight 10) of starry_night.jpg, Adam with the engine's defaults; the
 content image chelsea.png is resized to a square of the configuration's side N and is also the initial
-image. A configuration `N:T` optimises N×N pixels with `TransferSettings(tile=T)` (0: untiled).
+image. A configuration `N:T` optimises N×N pixels with `TransferSettings(tile=T)` (0: untiled); `N:T:lagged`
+also with `tile_statistics="lagged"` (one pass over the tiles per step instead of two).
 
 Every configuration runs in a fresh child process, one at a time, with `torch.set_num_threads` threads, so
 its peak RSS is its own: `resource.getrusage(RUSAGE_SELF).ru_maxrss` at the end of the child (the whole
@@ -51,7 +52,7 @@ CONTENT = SHARED / "testdata" / "images" / "chelsea.png"
 CONTENT_LAYERS = ["relu3_1"]
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
 STYLE_WEIGHT = 10.0
-DEFAULT_CONFIGS = "1024:0,2048:0,1024:512,2048:512,4096:512"  # add 4096:1024 when there is time (~20 min)
+DEFAULT_CONFIGS = "1024:0,2048:0,1024:512,2048:512,4096:512,4096:512:lagged,4096:1024:lagged"
 TARGETS_GB = {2048: 3.0, 4096: 4.0}
 TARGET_TIME_RATIO = 1.3
 GB = 1e9
@@ -185,7 +186,13 @@ class Done(Exception):
     """Raised by the step callback after the last timed step: the run is over."""
 
 
-def child(size: int, tile: int, steps_count: int, threads: int) -> None:
+def parse_config(text: str) -> tuple[int, int, str]:
+    """SIZE:TILE[:STATISTICS] -> (size, tile, tile_statistics)."""
+    size, tile, *rest = text.split(":")
+    return int(size), int(tile), rest[0] if rest else "exact"
+
+
+def child(size: int, tile: int, statistics: str, steps_count: int, threads: int) -> None:
     phases = Phases()
     phases.start("import torch + engine")
     import torch
@@ -220,7 +227,7 @@ def child(size: int, tile: int, steps_count: int, threads: int) -> None:
             raise Done  # skips transfer()'s final loss pass (a whole extra no-grad pass over the tiles)
         phases.set(f"step {steps['n'] + 1}: before evaluate")
 
-    settings = TransferSettings(optimizer="adam", steps=steps_count, tile=tile)
+    settings = TransferSettings(optimizer="adam", steps=steps_count, tile=tile, tile_statistics=statistics)
     start = (time.perf_counter(), time.process_time())
     try:
         transfer(net, objective, content, settings, callback=tick)
@@ -240,6 +247,7 @@ def child(size: int, tile: int, steps_count: int, threads: int) -> None:
     mp = size * size / 1e6
     result = {
         "size": size, "pixels": size * size, "megapixels": round(mp, 3), "tile": tile, "tiled": tiled,
+        "tile_statistics": statistics,
         "halo": grid.halo if grid else None, "tiles": len(crops) if tiled else 1,
         "largest_crop": list(max(crops, key=lambda c: c[0] * c[1])) if tiled else [size, size],
         "steps": steps_count, "threads": torch.get_num_threads(),
@@ -262,9 +270,10 @@ def child(size: int, tile: int, steps_count: int, threads: int) -> None:
 
 # ---------------------------------------------------------------------------------------------- parent
 
-def run_config(size: int, tile: int, steps: int, args) -> dict:
+def run_config(config: str, steps: int, args) -> dict:
     """One configuration in a fresh child process, killed above the memory limit or the time limit."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", f"{size}:{tile}", "--steps", str(steps),
+    size, tile, _ = parse_config(config)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", config, "--steps", str(steps),
            "--threads", str(args.threads)]
     load_start, t0 = loadavg(), time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -291,7 +300,7 @@ def run_config(size: int, tile: int, steps: int, args) -> dict:
         r.join(timeout=5)
     events = [json.loads(line) for line in lines if line.startswith("{")]
     result = next((e for e in events if e.get("event") == "result"), None)
-    base = {"config": f"{size}:{tile}", "wall_s": round(time.perf_counter() - t0, 1),
+    base = {"config": config, "wall_s": round(time.perf_counter() - t0, 1),
             "loadavg_start": load_start, "loadavg_end": loadavg()}
     if result is None:
         return {**base, "size": size, "tile": tile, "failed": killed or f"exit status {proc.returncode}",
@@ -327,15 +336,17 @@ def summary(results: list[dict]) -> dict:
     def per_mp(config: str, key: str):
         return ok[config][key] if config in ok else None
 
+    def label(config: str) -> str:
+        size, tile, statistics = parse_config(config)
+        return f"{size} untiled" if not tile else f"{size} tile {tile}" + (f" {statistics}" if statistics != "exact" else "")
+
     ratios = {}
     for key, name in (("s_per_step_per_mp", "wall"), ("cpu_s_per_step_per_mp", "cpu")):
-        for tile4k in (512, 1024):
-            big = per_mp(f"4096:{tile4k}", key)
+        for big_config in (c for c in ok if c.startswith("4096:")):
             for ref in ("1024:0", "1024:512"):
-                small = per_mp(ref, key)
+                big, small = per_mp(big_config, key), per_mp(ref, key)
                 if big and small:
-                    ratios[f"{name}: 4096 tile {tile4k} vs {ref.replace(':0', ' untiled').replace(':512', ' tile 512')}"] \
-                        = round(big / small, 3)
+                    ratios[f"{name}: {label(big_config)} vs {label(ref)}"] = round(big / small, 3)
     targets = []
     for r in results:
         size = r["size"]
@@ -358,7 +369,7 @@ def summary(results: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default=DEFAULT_CONFIGS,
-                        help="comma-separated SIZE:TILE (TILE 0: untiled), run in this order")
+                        help="comma-separated SIZE:TILE[:lagged] (TILE 0: untiled), run in this order")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--steps-4096", type=int, default=2, help="steps at sizes of 4096 px and more")
     parser.add_argument("--threads", type=int, default=2)
@@ -368,33 +379,36 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        size, tile = (int(v) for v in args.child.split(":"))
-        return child(size, tile, args.steps, args.threads)
+        return child(*parse_config(args.child), args.steps, args.threads)
 
     started = datetime.datetime.now(datetime.timezone.utc)
     load_start = loadavg()
     results = []
     for config in args.configs.split(","):
-        size, tile = (int(v) for v in config.split(":"))
-        steps = args.steps_4096 if size >= 4096 else args.steps
-        print(f"running {size}:{tile} ({steps} steps) ...", file=sys.stderr, flush=True)
-        results.append(run_config(size, tile, steps, args))
+        steps = args.steps_4096 if parse_config(config)[0] >= 4096 else args.steps
+        print(f"running {config} ({steps} steps) ...", file=sys.stderr, flush=True)
+        results.append(run_config(config, steps, args))
         r = results[-1]
         print(f"  -> {r.get('failed') or (str(r['peak_rss_gb']) + ' GB, ' + str(r['s_per_step']) + ' s/step')}"
               f" in {r['wall_s']} s", file=sys.stderr, flush=True)
+        text = json.dumps(document(args, started, load_start, results), indent=2, ensure_ascii=False)
+        if args.out:  # after every configuration: a long run that is stopped keeps what it measured
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(text + "\n")
+    print(text)
+
+
+def document(args, started: datetime.datetime, load_start: list[float], results: list[dict]) -> dict:
+    """The JSON of the configurations run so far."""
     load_end = loadavg()
     loads = [v for r in results for v in (r["loadavg_start"][:1] + r["loadavg_end"][:1])] + load_start[:1] + load_end[:1]
     untiled_2048 = next((r for r in results if r["config"] == "2048:0" and "failed" not in r), None)
     skipped = {"config": "4096:0", "reason": "not run: untiled 4096² needs a forward+backward over 16.8 MP at once"}
-    skipped_list = [skipped]
-    if "4096:1024" not in args.configs.split(","):
-        skipped_list.append({"config": "4096:1024", "reason": "not run by default: another ~20 min of a 2-core "
-                             "machine (run with --configs 4096:1024)"})
     if untiled_2048:
         per_px = untiled_2048["run_increase_gb"] / untiled_2048["pixels"]
         skipped["estimated_peak_rss_gb"] = round(untiled_2048["baseline_rss_gb"] + per_px * 4096 ** 2, 1)
         skipped["estimate"] = "2048² untiled run increase per pixel × 4096² + baseline"
-    document = {
+    return {
         "benchmark": "tiled_style_transfer",
         "date": started.isoformat(timespec="seconds"),
         "machine": machine(),
@@ -415,14 +429,9 @@ def main() -> None:
                       "seconds are inflated; compare the cpu_s figures" if max(loads, default=0) > 2 else
                       "load average stayed ≤ 2"),
         "results": results,
-        "skipped": skipped_list,
+        "skipped": [skipped],
         **summary(results),
     }
-    text = json.dumps(document, indent=2, ensure_ascii=False)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
 
 
 if __name__ == "__main__":

@@ -100,18 +100,25 @@ def _check_batch(name: str, target_batch: int, batch: int) -> None:
 
 class ContentLoss(LayerTerm):
     """Mean squared difference between a layer's activations and the target's, relative to the
-    target's mean square. `target` is `[B or 1, C, H, W]` at the size being optimised."""
+    target's mean square. `target` is `[B or 1, C, H, W]` at the size being optimised.
+
+    The target is kept in float16, scaled by its largest magnitude (rounding ≤ 2⁻¹¹ of each value, a
+    loss floor ~1e-7): at a print's size it is the run's largest buffer (relu3_1 of 4096²: 1 GiB in float32).
+    """
 
     def __init__(self, layer: str, target: torch.Tensor):
         super().__init__(layer)
         target = target.detach()
-        self.register_buffer("target", target)
         # the mean square without a full-size temporary
         mean_square = torch.linalg.vector_norm(target.flatten(1), dim=1).pow(2) / target[0].numel()
         self.register_buffer("norm", mean_square.clamp_min(EPS))
+        scale = target.abs().amax().float().clamp_min(EPS) / 2 ** 15  # well inside float16's range
+        self.register_buffer("scale", scale)
+        self.register_buffer("target", torch.div(target, scale, out=torch.empty_like(target, dtype=torch.float16)))
 
     def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
-        act, target = feats[self.layer], region.crop(self.layer, self.target)
+        act = feats[self.layer]
+        target = region.crop(self.layer, self.target).to(act.dtype) * self.scale.to(act.dtype)
         _check_batch(f"Content loss at {self.layer!r}", target.shape[0], act.shape[0])
         if act.shape[1:] != target.shape[1:]:
             raise ValueError(f"Content loss at {self.layer!r}: the target's features are "

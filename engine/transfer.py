@@ -22,6 +22,7 @@ from .style import ContentObjective, StyleObjective, Size, check_image, image_ob
 from .tiles import exact_tiles, tile_grid, tiled_sums
 
 OPTIMIZERS = ("adam", "lbfgs")
+TILE_STATISTICS = ("exact", "lagged")
 INITS = ("content", "image", "noise")
 DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}
 ADAM_BETAS = (0.9, 0.99)  # crowsonkb's choice: the second moment forgets faster than torch's 0.999
@@ -35,7 +36,9 @@ class TransferSettings:
     the averaged iterate that is returned (0: the last iterate); `colour` keeps the content's colours
     ("luminance": its chroma after the run, "histogram": its colour statistics given to the styles);
     `tile` (0: off) optimises sizes larger than it tile by tile with exactly the untiled result (see
-    tiles.exact_tiles), each tile read with a `halo` (None: the layers' receptive margin)."""
+    tiles.exact_tiles), each tile read with a `halo` (None: the layers' receptive margin);
+    `tile_statistics` "lagged" takes each step's gradient at whole-image statistics extrapolated from the
+    previous steps': one pass over the tiles per step instead of two (about 1/3 less time), not bit-exact."""
 
     optimizer: str = "adam"
     lr: float | None = None
@@ -45,6 +48,7 @@ class TransferSettings:
     colour: str = "none"
     tile: int = 0
     halo: int | None = None
+    tile_statistics: str = "exact"
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -61,6 +65,9 @@ class TransferSettings:
             raise ValueError(f"colour must be one of {', '.join(COLOUR_MODES)}; got {self.colour!r}.")
         if self.tile < 0:
             raise ValueError(f"tile must be 0 (off) or a size in pixels; got {self.tile}.")
+        if self.tile_statistics not in TILE_STATISTICS:
+            raise ValueError(f"tile_statistics must be one of {', '.join(TILE_STATISTICS)}; "
+                             f"got {self.tile_statistics!r}.")
 
     @property
     def learning_rate(self) -> float:
@@ -188,7 +195,8 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
         x = resize(x, size).clamp(0, 1).requires_grad_(True)
         opt = make_optimizer(settings, x, opt)
         ema = EMA(x.detach(), settings.ema) if settings.ema else None
-        evaluate = whole_image(loss_fn) if tiles is None else exact_tiles(net, objective, tiles)
+        evaluate = whole_image(loss_fn) if tiles is None else \
+            exact_tiles(net, objective, tiles, lagged=settings.tile_statistics == "lagged")
         try:
             x = optimize(x, evaluate, opt, settings.steps, _observer(report, ema, callback), level, len(sizes))
         except NonFiniteLoss as e:

@@ -16,7 +16,7 @@ from .dream import step_inputs
 from .host import NodeProgress, cnn_on_device, shown_warnings, to_bchw, to_bhwc
 from .models import FOLDER
 from .objectives import ObjectiveRecipe
-from .optimize import tile_input, transfer_inputs, transfer_settings
+from .optimize import tile_inputs, transfer_inputs, transfer_settings
 from .types import LAYERS, OBJECTIVE, OCTAVES
 
 NO_FLOW = "none"
@@ -113,7 +113,7 @@ class StyliseVideo(io.ComfyNode):
                                tooltip="How strongly a frame keeps the previous result where the motion is "
                                        "reliable (0 = only the warped start)."),
                 flow_input(),
-                tile_input(),
+                *tile_inputs(),
                 OCTAVES.Input("octaves", optional=True, tooltip="Optional pyramid for the first frame."),
             ],
             outputs=[io.Image.Output(display_name="frames", tooltip="The stylised frames, in order.")],
@@ -122,8 +122,10 @@ class StyliseVideo(io.ComfyNode):
     @classmethod
     def execute(cls, frames: torch.Tensor, objective: ObjectiveRecipe, optimizer: str, learning_rate: float,
                 steps: int, tv_weight: float, ema: float, colour: str, refresh_steps: int, temporal_weight: float,
-                flow: str, tile_size: int, octaves: Pyramid | None = None) -> io.NodeOutput:
-        settings = TransferSettings(optimizer, learning_rate or None, steps, tv_weight, ema, colour, tile_size)
+                flow: str, tile_size: int, tile_statistics: str,
+                octaves: Pyramid | None = None) -> io.NodeOutput:
+        settings = TransferSettings(optimizer, learning_rate or None, steps, tv_weight, ema, colour, tile_size,
+                                    tile_statistics=tile_statistics)
         estimate, warnings = load_flow(flow)
         with cnn_on_device(objective.cnn, frames[0, ..., 0].numel()) as device:
             net = FeatureNet(objective.cnn, objective.layers)

@@ -53,8 +53,19 @@ def widget_slots(name: str, spec: list) -> int:
     return 2 if any(opts.get(k) for k in UPLOAD_OPTIONS) else 1  # upload button stores a value too
 
 
+def widget_default(spec: list):
+    """The value the frontend gives a widget that a saved workflow has no value for: its default, or a
+    combo's first option."""
+    kind, opts = spec[0], (spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {})
+    if "default" in opts:
+        return opts["default"]
+    options = kind if isinstance(kind, list) else opts.get("options") if kind == "COMBO" else None
+    return options[0] if options else None
+
+
 def widget_values(node: dict, info: dict) -> dict:
-    """Widget inputs from the node's widgets_values (a list in widget order, or a dict by name)."""
+    """Widget inputs from the node's widgets_values (a list in widget order, or a dict by name); widgets
+    past the end of the list take their defaults, as when the frontend loads an older workflow."""
     values = node.get("widgets_values") or []
     out, i = {}, 0
     for name, spec in declared_inputs(info):
@@ -65,6 +76,8 @@ def widget_values(node: dict, info: dict) -> dict:
                 out[name] = values[name]
         elif i < len(values):
             out[name] = values[i]
+        elif (default := widget_default(spec)) is not None:  # a widget newer than the saved workflow
+            out[name] = default
         i += n
     return {k: {"__value__": v} if isinstance(v, list) else v for k, v in out.items()}  # as graphToPrompt does
 

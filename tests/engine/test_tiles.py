@@ -69,6 +69,32 @@ def test_linear_objectives_reuse_the_gradient_of_their_sums(net):
         assert torch.allclose(loss, want, rtol=1e-5) and torch.allclose(leaf.grad, want_grad, atol=1e-7)
 
 
+def test_lagged_statistics_take_one_pass_per_step_with_the_previous_steps_gradient(net):
+    """'lagged': after the first step one forward per tile (exact: two), the loss is still the image's own,
+    the gradient equals the exact one where the image did not move and stays close after a small step."""
+    size = (150, 130)
+    objective = retargeted(every_term(size), net, size)
+    grid = tile_grid(net, 2 * net.geometry.margin + 8)
+    forwards = []
+    hook = net.register_forward_pre_hook(lambda *_: forwards.append(1))
+    try:
+        x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(4))
+        moved = (x + 0.02 * torch.randn(x.shape, generator=torch.Generator().manual_seed(5))).clamp(0, 1)
+        lagged = exact_tiles(net, objective, grid, lagged=True)
+        for image in (x, x, moved):
+            leaf, forwards[:] = image.clone().requires_grad_(True), []
+            loss = lagged(leaf)
+            passes = len(forwards) / len(grid.tiles(*size))
+            (_, want_grad), (want, _) = gradients(net, objective, image, grid)
+            assert torch.allclose(loss, want, rtol=1e-5)
+            cosine = torch.nn.functional.cosine_similarity(leaf.grad.flatten(), want_grad.flatten(), dim=0)
+            if image is x:
+                assert (leaf.grad - want_grad).abs().max() <= 1e-5 * want_grad.abs().max()
+        assert passes == 1 and 0.99 <= cosine < 1 - 1e-7
+    finally:
+        hook.remove()
+
+
 def test_targets_made_tile_by_tile_equal_the_whole_images(net):
     image = torch.rand(1, 3, 140, 120, generator=torch.Generator().manual_seed(4))
     grid = tile_grid(net, 48)
@@ -120,11 +146,11 @@ def vgg_net():
     return FeatureNet(vgg19_partial(), ["relu1_1", "relu2_1", "relu3_1"])
 
 
-def style_run(net, tile: int, optimizer: str = "adam"):
+def style_run(net, tile: int, optimizer: str = "adam", statistics: str = "exact"):
     content = photo("chelsea.png", (200, 136))
     objective = ContentObjective(content, ["relu3_1"]) + StyleObjective(
         [photo("starry_night.jpg", (188, 150))], ["relu1_1", "relu2_1", "relu3_1"], weight=10)
-    settings = TransferSettings(optimizer=optimizer, steps=12, tile=tile)
+    settings = TransferSettings(optimizer=optimizer, steps=12, tile=tile, tile_statistics=statistics)
     return transfer(net, objective, content.clone(), settings, Pyramid(2, 1.5))
 
 
@@ -146,3 +172,13 @@ def test_a_tiled_run_is_the_untiled_run_without_seams(vgg_net, optimizer):
     others = torch.ones_like(across, dtype=torch.bool)
     others[[b - 1 for b in borders]] = False
     assert across[[b - 1 for b in borders]].max() <= torch.quantile(across[others], 0.99)
+
+
+@pytest.mark.slow
+def test_a_lagged_tiled_run_reaches_the_untiled_runs_losses(vgg_net):
+    """Adam with lagged tile statistics and a pyramid: losses within 5 % of the untiled run (3 % measured;
+    without the extrapolation 39 % worse), pixels close."""
+    untiled, report = style_run(vgg_net, 0)
+    lagged, lagged_report = style_run(vgg_net, 64, statistics="lagged")
+    assert lagged_report.loss == pytest.approx(report.loss, rel=0.05)
+    assert (lagged - untiled).abs().mean() < 0.04  # 0.026 measured: another path to the same losses

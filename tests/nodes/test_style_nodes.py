@@ -18,7 +18,7 @@ def vgg_layers(nodes):
 
 def optimize(nodes, objective, **kw):
     args = dict(init="content", size=64, optimizer="adam", learning_rate=0.0, steps=5, tv_weight=0.0,
-                ema=0.0, colour="none", seed=0, tile_size=0) | kw
+                ema=0.0, colour="none", seed=0, tile_size=0, tile_statistics="exact") | kw
     return call(nodes.Optimize, objective, **args)
 
 
