@@ -1,63 +1,271 @@
-"""A small command line for the engine alone (no ComfyUI): `python -m engine dream IN OUT ...`."""
+"""Reverie's engine from the command line, without ComfyUI (the nodes' settings, as flags):
+
+    python -m engine dream IN OUT [--layers 'inception_4c/output: 1'] [--octaves 4] ...
+    python -m engine style CONTENT OUT --style STYLE [--style ANOTHER] [--size 512] ...
+    python -m engine video IN OUT [--style STYLE]     (Dream Video; with --style, Stylise Video)
+
+Frames of a clip are a folder of images (in name order), an animated GIF / WebP / PNG, or a video file when
+PyAV is installed; the output is written the same ways (a folder, an animated image, or a video).
+"""
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageSequence
 
 from .architectures import ARCHITECTURES
+from .colour import COLOUR_MODES
 from .dream import DreamSettings, dream
 from .features import FeatureNet
+from .flow import FLOW_METHODS, flow_estimator
 from .layers import parse_layers
-from .models import load_cnn
+from .losses import STATISTICS
+from .models import CNN, load_cnn
+from .objectives import Objective
+from .optimize import Progress
 from .pyramid import Pyramid
 from .step_rules import NORMALIZERS
+from .style import ContentObjective, StyleObjective
+from .transfer import INITS, OPTIMIZERS, TILE_STATISTICS, TransferSettings, init_image, transfer
+from .video import dream_video, stylise_video
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+ANIMATED_SUFFIXES = {".gif", ".webp", ".png", ".apng"}
+# The default model's style layers, as the style examples use them (other networks: give --*-layers).
+DEFAULT_STYLE_LAYERS = {"efficientnet_lite0": ("blocks.5", "stem, stage1, stage2, stage3, stage4")}
 
 
 def read_image(path: Path) -> torch.Tensor:
     """An image file as a 1×3×H×W float batch in [0, 1]."""
-    rgb = np.array(Image.open(path).convert("RGB"), dtype=np.float32) / 255
-    return torch.from_numpy(rgb).permute(2, 0, 1)[None]
+    return _to_tensor(Image.open(path))
 
 
 def write_image(x: torch.Tensor, path: Path) -> None:
-    pixels = (x[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    Image.fromarray(pixels).save(path)
+    _to_pil(x[0]).save(path)
+
+
+def read_frames(path: Path) -> torch.Tensor:
+    """A clip as `[T, 3, H, W]`: a folder of images, an animated image, or a video file (needs PyAV)."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise SystemExit(f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder.")
+        return torch.cat([read_image(f) for f in files])
+    if path.suffix.lower() in ANIMATED_SUFFIXES:
+        with Image.open(path) as image:
+            return torch.cat([_to_tensor(frame) for frame in ImageSequence.Iterator(image)])
+    av = _pyav(path)
+    with av.open(str(path)) as container:
+        return torch.cat([_to_tensor(frame.to_image()) for frame in container.decode(video=0)])
+
+
+def write_frames(frames: list[torch.Tensor], path: Path, fps: float) -> None:
+    """Writes `[1, 3, H, W]` frames as a folder of PNGs (a path without suffix), an animated GIF / WebP / PNG,
+    or a video file (needs PyAV)."""
+    images = [_to_pil(f[0]) for f in frames]
+    if not path.suffix:
+        path.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(images):
+            image.save(path / f"frame_{i:05d}.png")
+    elif path.suffix.lower() in ANIMATED_SUFFIXES:
+        images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+    else:
+        av = _pyav(path)
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("libx264", rate=round(fps))
+            stream.width, stream.height, stream.pix_fmt = images[0].width // 2 * 2, images[0].height // 2 * 2, "yuv420p"
+            for image in images:
+                frame = av.VideoFrame.from_image(image.crop((0, 0, stream.width, stream.height)))
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode())
+
+
+def _pyav(path: Path):
+    try:
+        import av
+    except ImportError:
+        raise SystemExit(f"{path}: reading or writing video files needs PyAV (pip install av); or use a folder of "
+                         f"frames or an animated GIF / WebP instead.") from None
+    return av
+
+
+def _to_tensor(image: Image.Image) -> torch.Tensor:
+    rgb = np.array(image.convert("RGB"), dtype=np.float32) / 255
+    return torch.from_numpy(rgb).permute(2, 0, 1)[None].contiguous()
+
+
+def _to_pil(x: torch.Tensor) -> Image.Image:
+    return Image.fromarray((x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy())
+
+
+class ProgressBar:
+    """One updating line on stderr: a bar of the whole run, where it is, the loss and the time left."""
+
+    def __init__(self, what: str, width: int = 30):
+        self.what, self.width, self.start = what, width, time.monotonic()
+
+    def __call__(self, p: Progress) -> None:
+        done = p.done
+        filled = round(done * self.width)
+        elapsed = time.monotonic() - self.start
+        left = f", {elapsed * (1 - done) / done:.0f} s left" if done > 0 else ""
+        level = f" octave {p.level + 1}/{p.levels}" if p.levels > 1 else ""
+        print(f"\r{self.what} [{'#' * filled}{'.' * (self.width - filled)}] {done:4.0%}{level} "
+              f"step {p.step}/{p.steps} loss {float(p.loss.mean()):.4g}{left}   ",
+              end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        print(file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m engine", description="Reverie's engine without ComfyUI.")
+    parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("dream", help="DeepDream an image file.")
-    p.add_argument("input", type=Path)
-    p.add_argument("output", type=Path)
-    p.add_argument("--arch", default="efficientnet_lite0", choices=list(ARCHITECTURES))
-    p.add_argument("--weights", type=Path, help="weights file (default: the architecture's own source)")
-    p.add_argument("--layers", help="e.g. 'inception_4c/output: 1' (default: the model's dream layers)")
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--step-size", type=float, default=0.01)
-    p.add_argument("--jitter", type=int, default=32)
-    p.add_argument("--normalize", choices=NORMALIZERS, default="mean_abs")
-    p.add_argument("--octaves", type=int, default=4)
-    p.add_argument("--scale", type=float, default=1.4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    dreaming = commands.add_parser("dream", help="DeepDream an image file.")
+    dreaming.add_argument("input", type=Path)
+    dreaming.add_argument("output", type=Path)
+    _model_args(dreaming)
+    _dream_args(dreaming, octaves=4)
+    styling = commands.add_parser("style", help="Neural style transfer onto an image file.")
+    styling.add_argument("content", type=Path)
+    styling.add_argument("output", type=Path)
+    _model_args(styling)
+    _style_args(styling, steps=200, octaves=1)
+    styling.add_argument("--size", type=int, default=512, help="longer side of the output (0: the content's)")
+    styling.add_argument("--init", choices=INITS, default="content")
+    styling.add_argument("--init-image", type=Path, help="starting image for --init image")
+    styling.add_argument("--scale", type=float, default=1.4, help="size ratio between pyramid levels")
+    video = commands.add_parser("video", help="Dream (or, with --style, stylise) a clip without flicker.")
+    video.add_argument("input", type=Path, help="a folder of frames, an animated GIF/WebP, or a video file")
+    video.add_argument("output", type=Path, help="a folder (no suffix), .gif, .webp, or a video file")
+    _model_args(video)
+    _dream_args(video, octaves=1)
+    _style_args(video, steps=100, octaves=1, required=False)
+    video.add_argument("--blend", type=float, default=0.9, help="dream: share of the previous frame's detail kept")
+    video.add_argument("--refresh-steps", type=int, help="steps on every frame after the first "
+                                                         "(default: dream 1, style 50)")
+    video.add_argument("--temporal-weight", type=float, default=100.0, help="style: pull towards the previous "
+                                                                            "result where the motion is reliable")
+    video.add_argument("--flow", choices=[*FLOW_METHODS, "none"], default="builtin")
+    video.add_argument("--flow-weights", type=Path, help="RAFT weights file (default: torchvision's cache)")
+    video.add_argument("--fps", type=float, default=12.0, help="frame rate of an animated or video output")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
     cnn = load_cnn(args.arch, args.weights)
     cnn.module.to(device)
+    run = {"dream": _dream, "style": _style, "video": _video}[args.command]
+    print(run(args, cnn, device))
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", default="efficientnet_lite0", choices=list(ARCHITECTURES))
+    p.add_argument("--weights", type=Path, help="weights file (default: the architecture's own source)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _dream_args(p: argparse.ArgumentParser, octaves: int) -> None:
+    p.add_argument("--layers", help="e.g. 'inception_4c/output: 1' (default: the model's dream layers)")
+    p.add_argument("--steps", type=int, default=10, help="dream steps per octave")
+    p.add_argument("--step-size", type=float, default=0.01)
+    p.add_argument("--jitter", type=int, default=32)
+    p.add_argument("--normalize", choices=NORMALIZERS, default="mean_abs")
+    p.add_argument("--octaves", type=int, default=octaves)
+    p.add_argument("--scale", type=float, default=1.4, help="size ratio between octaves")
+    p.add_argument("--tile", type=int, default=0, help="0: the whole image at once; else a tile size in pixels")
+
+
+def _style_args(p: argparse.ArgumentParser, steps: int, octaves: int, required: bool = True) -> None:
+    p.add_argument("--style", type=Path, action="append", required=required, help="a style image; repeat to blend")
+    p.add_argument("--style-blend", type=float, action="append", help="weight of each --style (default: equal)")
+    p.add_argument("--content-layers", help="e.g. 'relu4_2' (default: the default model's)")
+    p.add_argument("--style-layers", help="e.g. 'relu1_1, relu2_1, relu3_1, relu4_1, relu5_1'")
+    p.add_argument("--content-weight", type=float, default=1.0)
+    p.add_argument("--style-weight", type=float, default=10.0)
+    p.add_argument("--statistic", choices=list(STATISTICS), default="mean_cov")
+    p.add_argument("--style-scale", type=float, default=1.0, help="style image size relative to the output")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    p.add_argument("--lr", type=float, help="learning rate (default: Adam 0.02, L-BFGS 1)")
+    p.add_argument("--style-steps", type=int, default=steps, help="optimiser steps per pyramid level")
+    p.add_argument("--tv-weight", type=float, default=0.0)
+    p.add_argument("--ema", type=float, default=0.0)
+    p.add_argument("--colour", choices=COLOUR_MODES, default="none")
+    p.add_argument("--style-octaves", type=int, default=octaves, help="pyramid levels of the optimisation")
+    p.add_argument("--style-tile", type=int, default=0, help="0: untiled; else exact tiles of this size")
+    p.add_argument("--tile-statistics", choices=TILE_STATISTICS, default="exact")
+
+
+def _dream_setup(args, cnn: CNN) -> tuple[FeatureNet, Objective, DreamSettings, Pyramid]:
     text = args.layers or ", ".join(f"{k}: {v}" for k, v in cnn.spec.default_layers.items())
     selection = parse_layers(cnn, text)
-    net = FeatureNet(cnn, selection.layers)
-    settings = DreamSettings(args.steps, args.step_size, args.jitter, args.normalize, args.seed)
-    out = dream(net, selection.dream_objective().to(device), read_image(args.input).to(device), settings,
-                Pyramid(args.octaves, args.scale),
-                lambda p: print(f"\roctave {p.level + 1}/{p.levels} step {p.step}/{p.steps} "
-                                f"loss {p.loss.mean():.4g}", end="", flush=True))
-    print()
+    settings = DreamSettings(args.steps, args.step_size, args.jitter, args.normalize, args.seed, args.tile)
+    return FeatureNet(cnn, selection.layers), selection.dream_objective(), settings, Pyramid(args.octaves, args.scale)
+
+
+def _style_setup(args, cnn: CNN, content: torch.Tensor | None,
+                 device: torch.device) -> tuple[FeatureNet, Objective, TransferSettings, Pyramid]:
+    defaults = DEFAULT_STYLE_LAYERS.get(args.arch)
+    if defaults is None and not (args.content_layers and args.style_layers):
+        raise SystemExit(f"--arch {args.arch}: give --content-layers and --style-layers (only "
+                         f"{', '.join(DEFAULT_STYLE_LAYERS)} has default style layers).")
+    content_layers, style_layers = (parse_layers(cnn, text) for text in
+                                    (args.content_layers or defaults[0], args.style_layers or defaults[1]))
+    styles = [read_image(path).to(device) for path in args.style]
+    objective = StyleObjective(styles, {e.layer: e.weight for e in style_layers.entries}, args.style_weight,
+                               args.style_blend, args.statistic, style_scale=args.style_scale)
+    if args.content_weight:
+        objective = ContentObjective(content, {e.layer: e.weight for e in content_layers.entries},
+                                     args.content_weight) + objective
+    settings = TransferSettings(args.optimizer, args.lr, args.style_steps, args.tv_weight, args.ema, args.colour,
+                                args.style_tile, tile_statistics=args.tile_statistics)
+    layers = list(dict.fromkeys(style_layers.layers + content_layers.layers))
+    return FeatureNet(cnn, layers), objective, settings, Pyramid(args.style_octaves, args.scale)
+
+
+def _dream(args, cnn: CNN, device: torch.device) -> Path:
+    net, objective, settings, pyramid = _dream_setup(args, cnn)
+    bar = ProgressBar("dream")
+    out = dream(net, objective.to(device), read_image(args.input).to(device), settings, pyramid, bar)
+    bar.close()
     write_image(out, args.output)
-    print(args.output)
+    return args.output
+
+
+def _style(args, cnn: CNN, device: torch.device) -> Path:
+    content = read_image(args.content).to(device)
+    net, objective, settings, pyramid = _style_setup(args, cnn, content, device)
+    start = init_image(args.init, content, args.size or None, args.seed,
+                       read_image(args.init_image).to(device) if args.init_image else None)
+    bar = ProgressBar("style")
+    out, report = transfer(net, objective.to(device), start.to(device), settings, pyramid, bar, content)
+    bar.close()
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    write_image(out, args.output)
+    return args.output
+
+
+def _video(args, cnn: CNN, device: torch.device) -> Path:
+    frames = read_frames(args.input).to(device)
+    estimate, warnings = (None, []) if args.flow == "none" else flow_estimator(args.flow, args.flow_weights)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    bar = ProgressBar(f"{len(frames)} frames")
+    if args.style:
+        net, objective, settings, pyramid = _style_setup(args, cnn, frames[:1], device)
+        clip = stylise_video(net, objective.to(device), frames, settings, args.temporal_weight,
+                             args.refresh_steps or 50, estimate, pyramid, bar)
+        done = [out for out, _ in clip]
+    else:
+        net, objective, settings, pyramid = _dream_setup(args, cnn)
+        done = list(dream_video(net, objective.to(device), frames, settings, args.blend, args.refresh_steps or 1,
+                                estimate, pyramid, bar))
+    bar.close()
+    write_frames(done, args.output, args.fps)
+    return args.output

@@ -1,7 +1,10 @@
 """The engine's command line dreams an image file without ComfyUI."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 from PIL import Image
 
 from reverie.engine.cli import main
@@ -17,3 +20,53 @@ def test_cli_dream_writes_a_changed_image_of_the_same_size(tmp_path, capsys):
     before, after = np.asarray(Image.open(source), float), np.asarray(Image.open(target), float)
     assert after.shape == before.shape and np.abs(after - before).mean() > 1
     assert str(target) in capsys.readouterr().out
+
+
+def _photo_file(tmp_path, name: str, size: tuple[int, int], shift: int = 0):
+    path = tmp_path / f"{Path(name).stem}_{shift}.png"
+    image = Image.open(shared_file(f"testdata/images/{name}")).convert("RGB")
+    image.crop((shift, 0, shift + image.width // 2, image.height // 2)).resize(size).save(path)
+    return path
+
+
+def test_cli_style_writes_a_stylised_image_at_the_asked_size(tmp_path, capsys):
+    """The default model with its default style layers; the bar and the output path are printed."""
+    content, style = _photo_file(tmp_path, "chelsea.png", (96, 64)), _photo_file(tmp_path, "starry_night.jpg", (64, 64))
+    target = tmp_path / "styled.png"
+    main(["style", str(content), str(target), "--style", str(style), "--size", "80", "--style-steps", "3"])
+    out = np.asarray(Image.open(target), float)
+    assert out.shape == (53, 80, 3)
+    before = np.asarray(Image.open(content).resize((80, 53)), float)
+    assert np.abs(out - before).mean() > 1
+    captured = capsys.readouterr()
+    assert str(target) in captured.out and "style [" in captured.err and "100%" in captured.err
+
+
+def test_cli_style_needs_layers_for_networks_without_defaults(tmp_path):
+    content = _photo_file(tmp_path, "chelsea.png", (64, 64))
+    with pytest.raises(SystemExit, match="give --content-layers and --style-layers"):
+        main(["style", str(content), str(tmp_path / "o.png"), "--style", str(content), "--arch", "vgg19",
+              "--weights", str(shared_file("weights/vgg19_partial_conv1_1-conv3_4.safetensors"))])
+
+
+def test_cli_video_dreams_a_folder_of_frames_into_an_animated_webp(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for t in range(3):
+        _photo_file(tmp_path, "chelsea.png", (64, 48), shift=4 * t).rename(frames / f"{t:02d}.png")
+    target = tmp_path / "dream.webp"
+    main(["video", str(frames), str(target), "--steps", "2", "--jitter", "4"])
+    with Image.open(target) as animation:
+        assert animation.n_frames == 3 and animation.size == (64, 48)
+
+
+def test_cli_video_stylises_an_animated_gif_into_a_folder(tmp_path):
+    source = tmp_path / "clip.gif"
+    pictures = [Image.open(_photo_file(tmp_path, "chelsea.png", (64, 48), shift=4 * t)) for t in range(3)]
+    pictures[0].save(source, save_all=True, append_images=pictures[1:], duration=100)
+    style = _photo_file(tmp_path, "starry_night.jpg", (48, 48))
+    target = tmp_path / "styled"
+    main(["video", str(source), str(target), "--style", str(style), "--style-steps", "2", "--refresh-steps", "1"])
+    written = sorted(target.iterdir())
+    assert [p.name for p in written] == ["frame_00000.png", "frame_00001.png", "frame_00002.png"]
+    assert Image.open(written[0]).size == (64, 48)
