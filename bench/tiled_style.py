@@ -161,7 +161,7 @@ def instrument(phases: Phases, steps: dict) -> None:
         return factory
 
     tr.whole_image = evaluating(tr.whole_image, "forward+backward (whole image)")
-    tr.exact_tiles = evaluating(tr.exact_tiles, "statistics pass (no grad)")
+    tr.exact_tiles = evaluating(tr.exact_tiles, "statistics pass (no grad; lagged steps after the first: the tiles)")
     inner_sums = tiles.tiled_sums  # what exact_tiles calls for the whole-image statistics
 
     def stats_pass(*args, **kwargs):
@@ -192,7 +192,7 @@ def parse_config(text: str) -> tuple[int, int, str]:
     return int(size), int(tile), rest[0] if rest else "exact"
 
 
-def child(size: int, tile: int, statistics: str, steps_count: int, threads: int) -> None:
+def child(size: int, tile: int, tile_statistics: str, steps_count: int, threads: int) -> None:
     phases = Phases()
     phases.start("import torch + engine")
     import torch
@@ -227,7 +227,7 @@ def child(size: int, tile: int, statistics: str, steps_count: int, threads: int)
             raise Done  # skips transfer()'s final loss pass (a whole extra no-grad pass over the tiles)
         phases.set(f"step {steps['n'] + 1}: before evaluate")
 
-    settings = TransferSettings(optimizer="adam", steps=steps_count, tile=tile, tile_statistics=statistics)
+    settings = TransferSettings(optimizer="adam", steps=steps_count, tile=tile, tile_statistics=tile_statistics)
     start = (time.perf_counter(), time.process_time())
     try:
         transfer(net, objective, content, settings, callback=tick)
@@ -247,7 +247,7 @@ def child(size: int, tile: int, statistics: str, steps_count: int, threads: int)
     mp = size * size / 1e6
     result = {
         "size": size, "pixels": size * size, "megapixels": round(mp, 3), "tile": tile, "tiled": tiled,
-        "tile_statistics": statistics,
+        "tile_statistics": tile_statistics,
         "halo": grid.halo if grid else None, "tiles": len(crops) if tiled else 1,
         "largest_crop": list(max(crops, key=lambda c: c[0] * c[1])) if tiled else [size, size],
         "steps": steps_count, "threads": torch.get_num_threads(),
@@ -337,8 +337,8 @@ def summary(results: list[dict]) -> dict:
         return ok[config][key] if config in ok else None
 
     def label(config: str) -> str:
-        size, tile, statistics = parse_config(config)
-        return f"{size} untiled" if not tile else f"{size} tile {tile}" + (f" {statistics}" if statistics != "exact" else "")
+        size, tile, kind = parse_config(config)
+        return f"{size} untiled" if not tile else f"{size} tile {tile}" + (f" {kind}" if kind != "exact" else "")
 
     ratios = {}
     for key, name in (("s_per_step_per_mp", "wall"), ("cpu_s_per_step_per_mp", "cpu")):

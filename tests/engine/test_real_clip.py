@@ -25,11 +25,13 @@ def test_the_builtin_flow_explains_a_real_clips_motion():
 
 @pytest.mark.slow
 def test_dream_video_on_a_real_clip_flickers_three_times_less(googlenet):
+    """Dream Video's defaults (blend 0.9, 1 refresh step) keep most of the dream and flicker ≥ 3× less."""
     net, objective = googlenet
     frames = real_clip(5, size=(192, 108))
     motions = clip_motion(frames, estimate_flow)
     settings = DreamSettings(steps=10, step_size=0.01, jitter=16)
     independent = torch.cat(list(dream_video(net, objective, frames, settings, 0.0, 1, estimate_flow)))
     ours = torch.cat(list(dream_video(net, objective, frames, settings, 0.9, 1, estimate_flow)))
-    assert (ours - frames).abs().mean() > 0.03
-    assert flicker(ours, frames, motions) * 3 <= flicker(independent, frames, motions)
+    kept = float((ours - frames).abs().mean() / (independent - frames).abs().mean())
+    ratio = flicker(independent, frames, motions) / flicker(ours, frames, motions)
+    assert kept > 0.6 and ratio >= 3, f"dream kept {kept:.2f} of the independent one's, flicker {ratio:.2f}× less"
