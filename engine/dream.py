@@ -7,7 +7,7 @@ import torch
 
 from .features import FeatureNet
 from .objectives import Objective
-from .optimize import Callback, feature_loss, optimize, whole_image
+from .optimize import Callback, Diverged, feature_loss, optimize, whole_image
 from .pyramid import Pyramid, resize
 from .step_rules import Normalize, NormalizedDescent
 from .tiles import Tiling, moving_windows
@@ -31,6 +31,9 @@ def dream(net: FeatureNet, objective: Objective, image: torch.Tensor, settings: 
     At each octave the detail dreamed so far (dream minus the octave's own downscaled image) is
     upscaled and added to the next octave's image, so the original keeps its full-resolution
     detail instead of being replaced by an upscaled low-resolution dream.
+
+    A dream that diverges (a step size far too large: see optimize.Watch) raises `Diverged` carrying the
+    full-size image from before it went wrong.
     """
     height, width = image.shape[-2:]
     if min(height, width) < net.min_size:
@@ -48,6 +51,11 @@ def dream(net: FeatureNet, objective: Objective, image: torch.Tensor, settings: 
         base = resize(image, size)
         x = (base + resize(detail, size)).clamp(0, 1).requires_grad_(True)
         optimizer = NormalizedDescent([x], settings.step_size, settings.normalize)
-        x = optimize(x, evaluate, optimizer, settings.steps, callback, level, len(sizes))
+        try:
+            x = optimize(x, evaluate, optimizer, settings.steps, callback, level, len(sizes))
+        except Diverged as e:
+            if e.image is not None and level < len(sizes) - 1:  # the full-size image with the detail so far
+                e.image = (image + resize(e.image - base, (height, width))).clamp(0, 1)
+            raise
         detail = x - base
     return x

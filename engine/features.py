@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -15,10 +15,12 @@ class FeatureNet(nn.Module):
     """`forward(x)` takes RGB images in [0, 1] (BCHW) and returns `{layer: activation}`.
 
     Only the stages up to the deepest requested layer run; preprocessing happens inside, on the
-    input's own device.
+    input's own device. `check` (e.g. the host's interrupt test) is called before every stage, so a
+    run can be stopped within one layer of any forward pass, between tiles or inside a huge one; it
+    stops the run by raising.
     """
 
-    def __init__(self, cnn: CNN, layers: Iterable[str]):
+    def __init__(self, cnn: CNN, layers: Iterable[str], check: Callable[[], None] | None = None):
         super().__init__()
         names = list(dict.fromkeys(layers))
         if not names:
@@ -31,6 +33,7 @@ class FeatureNet(nn.Module):
         depth = max(l.stage for l in self.layers.values()) + 1
         self.stages = nn.ModuleList(cnn.module.get_submodule(s) for s in cnn.spec.stages[:depth])
         self.min_size = cnn.spec.min_size
+        self.check = check
 
     @cached_property
     def geometry(self) -> Geometry:
@@ -47,6 +50,8 @@ class FeatureNet(nn.Module):
         try:
             h = self.cnn.preprocess(x.to(self.cnn.dtype))
             for stage in self.stages:
+                if self.check is not None:
+                    self.check()
                 h = stage(h)
         finally:
             for handle in handles:

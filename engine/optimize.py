@@ -30,13 +30,17 @@ class Progress:
         return (self.level + self.step / self.steps) / self.levels
 
 
-class NonFiniteLoss(ValueError):
-    """The loss became NaN or infinite. `image` is the last iterate whose loss was finite, clamped to
-    [0, 1] (None when the first evaluation already failed); `step` is the step that failed."""
+class Diverged(ValueError):
+    """The run went wrong (see `Watch`). `image` is the best image (lowest loss) as of the last check that
+    found the run healthy, in [0, 1]; None when no evaluation had a finite loss. `step` is where it was noticed."""
 
     def __init__(self, message: str, image: torch.Tensor | None, step: int):
         super().__init__(message)
         self.image, self.step = image, step
+
+
+class NonFiniteLoss(Diverged):
+    """The loss or the image became NaN or infinite."""
 
 
 Callback = Callable[[Progress], None]
@@ -69,6 +73,103 @@ def whole_image(loss_fn: LossFn) -> Evaluate:
     return evaluate
 
 
+CHECK_EVERY = 8  # steps between reads of the run's health by the host (one sync each; L-BFGS syncs every step)
+SATURATED = 0.5  # diverged: more than this share of the pixel values pinned at 0 or 1 ...
+SATURATION_RISE = 0.25  # ... and at least this much more of them than at the start
+NOISY = 0.25  # diverged: neighbouring pixels differ by more than this on average, and twice as much as at the start
+RISE = 0.5  # a step is worse when its loss gave back more than this share of the progress from the first loss
+PATIENCE = 20  # diverged: this many worse steps in a row
+
+
+def pinned(x: torch.Tensor) -> torch.Tensor:
+    """Per image: the share of its values at 0 or 1 (clamped)."""
+    return ((x <= 0) | (x >= 1)).flatten(1).float().mean(1)
+
+
+def roughness(x: torch.Tensor) -> torch.Tensor:
+    """Per image: the mean absolute difference between neighbouring pixels (about 0.03 to 0.1 for photographs
+    and paintings, 1/3 for uniform noise, 1/2 for saturated noise)."""
+    dx = (x[..., :, 1:] - x[..., :, :-1]).abs().flatten(1).mean(1)
+    dy = (x[..., 1:, :] - x[..., :-1, :]).abs().flatten(1).mean(1)
+    return (dx + dy) / 2
+
+
+class Watch:
+    """Follows a run on the device, without a host sync per step, and tells when it has diverged: a NaN or
+    infinite loss or image, the pixels saturating (pinned at 0 or 1), the image turning to noise, or the loss
+    rising for `PATIENCE` steps in a row.
+
+    It keeps the best image so far (lowest finite loss, per image), which a run stopped by a NaN or a rising
+    loss returns, and at each check that finds the run healthy a copy of it (at first the starting image),
+    which a saturated or noisy run returns (its best loss may belong to an image already going wrong).
+    """
+
+    def __init__(self, image: torch.Tensor):
+        x = image.detach()
+        self.start_pinned, self.start_rough = pinned(x), roughness(x)
+        self.best, self.kept, self.kept_step = x.clone(), x.clone(), 0
+        self.best_loss = torch.full((x.shape[0],), torch.inf, device=x.device)
+        self.first: torch.Tensor | None = None
+        self.evaluations = 0
+        self.non_finite_at = torch.zeros((), dtype=torch.long, device=x.device)  # first evaluation with NaN/inf
+        self.streak = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+
+    def record(self, loss: torch.Tensor, image: torch.Tensor) -> None:
+        """One evaluation: `loss` per image of `image` (before the step that follows it)."""
+        loss = loss.detach()
+        self.evaluations += 1
+        finite = torch.isfinite(loss)
+        self.non_finite_at = torch.where((self.non_finite_at == 0) & ~finite.all(), self.evaluations,
+                                         self.non_finite_at)
+        improved = finite & (loss < self.best_loss)
+        self.best_loss = torch.where(improved, loss, self.best_loss)
+        torch.where(improved.view(-1, *[1] * (image.dim() - 1)), image.detach(), self.best, out=self.best)
+        if self.first is None:
+            self.first = loss.clone()
+        worse = loss > self.best_loss + RISE * (self.first - self.best_loss)  # False for NaN
+        self.streak = torch.where(worse, self.streak + 1, 0)
+
+    def check(self, image: torch.Tensor, step: int, steps: int, where: str) -> Diverged | None:
+        """The divergence noticed by `step` (of `steps`; `where` names the level), or None: then the best image
+        so far is kept. One host sync."""
+        x = image.detach()
+        now_pinned, now_rough = pinned(x), roughness(x)
+        saturated = (now_pinned > SATURATED) & (now_pinned > self.start_pinned + SATURATION_RISE)
+        noisy = (now_rough > NOISY) & (now_rough > 2 * self.start_rough)
+        image_bad = torch.where(torch.isfinite(x).all(), 0, step)
+        flags = torch.stack([self.non_finite_at, image_bad, saturated.any(), noisy.any(),
+                             (self.streak >= PATIENCE).any(), torch.isfinite(self.best_loss).all()])
+        non_finite_at, image_bad, is_saturated, is_noisy, is_rising, any_finite = flags.tolist()
+        if non_finite_at or image_bad:
+            what = f"the loss became NaN or infinite at step {non_finite_at} of {steps}" if non_finite_at else \
+                f"the image became NaN or infinite by step {image_bad} of {steps}"
+            return self._stop(NonFiniteLoss, what, self.best if any_finite else None, steps, where)
+        if is_saturated:
+            i = int((now_pinned - self.start_pinned).argmax())
+            return self._stop(Diverged, f"by step {step} of {steps}, {now_pinned[i]:.0%} of the pixel values were pinned at "
+                              f"0 or 1 ({self.start_pinned[i]:.0%} at the start)", self.kept, steps, where)
+        if is_noisy:
+            i = int((now_rough / self.start_rough.clamp_min(1e-6)).argmax())
+            return self._stop(Diverged, f"by step {step} of {steps}, the image had turned to noise (neighbouring pixels "
+                              f"differed by {now_rough[i]:.2f} on average, {self.start_rough[i]:.2f} at the start)",
+                              self.kept, steps, where)
+        if is_rising:
+            i = int(self.streak.argmax())
+            return self._stop(Diverged, f"by step {step} of {steps}, the loss had risen for {int(self.streak[i])} steps in a "
+                              f"row (from its best, {self.best_loss[i]:.4g})", self.best, steps, where)
+        self.kept.copy_(self.best)
+        self.kept_step = step
+        return None
+
+    def _stop(self, kind: type[Diverged], what: str, image: torch.Tensor | None, steps: int, where: str) -> Diverged:
+        returned = "no step had a finite loss" if image is None else \
+            "the starting image is returned" if image is self.kept and self.kept_step == 0 else \
+            f"the best image up to step {self.kept_step} is returned" if image is self.kept else \
+            "the image with the lowest finite loss is returned"
+        return kind(f"The run diverged{where}: {what}. The learning rate or step size is probably "
+                    f"too large for this objective; {returned}.", image, self.evaluations)
+
+
 def optimize(image: torch.Tensor, evaluate: Evaluate, optimizer: torch.optim.Optimizer, steps: int,
              callback: Callback | None = None, level: int = 0, levels: int = 1) -> torch.Tensor:
     """Runs `steps` optimiser steps on the leaf tensor `image`, kept in [0, 1]; returns it detached.
@@ -76,38 +177,34 @@ def optimize(image: torch.Tensor, evaluate: Evaluate, optimizer: torch.optim.Opt
     `evaluate` computes the loss per image and accumulates its gradient: `whole_image`, or tile by tile
     (`tiles.moving_windows`, `tiles.exact_tiles`) so that memory follows the tile size.
 
-    A NaN or infinite loss (or image) stops the run with `NonFiniteLoss`, which carries the last
-    image whose loss was finite. Must run with autograd enabled (outside `torch.inference_mode()`).
+    Every `CHECK_EVERY` steps and after the last, a `Watch` looks for divergence (NaN, saturation, noise, a
+    rising loss); a diverged run stops with `Diverged` (`NonFiniteLoss` for NaN), which carries the image to
+    return (see `Watch`). Between checks nothing waits for the device. Must run with autograd enabled
+    (outside `torch.inference_mode()`).
     """
     if steps < 1:
         raise ValueError(f"steps must be at least 1; got {steps}.")
     if not torch.is_grad_enabled() or torch.is_inference_mode_enabled():
         raise RuntimeError("optimize needs autograd: run it under torch.inference_mode(False) and torch.enable_grad().")
     per_image = torch.zeros(image.shape[0], device=image.device)
-    last_good: torch.Tensor | None = None
-    step = 0
-
-    def stop(what: str) -> NonFiniteLoss:
-        where = f" (level {level + 1} of {levels})" if levels > 1 else ""
-        return NonFiniteLoss(f"The {what} became NaN or infinite at step {step + 1} of {steps}{where}: the "
-                             f"learning rate or step size is probably too large for this objective.",
-                             last_good, step + 1)
+    watch = Watch(image)
+    where = f" at level {level + 1} of {levels}" if levels > 1 else ""
 
     def closure() -> torch.Tensor:
-        nonlocal per_image, last_good
+        nonlocal per_image
         optimizer.zero_grad(set_to_none=True)
         per_image = evaluate(image)
-        if not torch.isfinite(per_image).all():
-            raise stop("loss")
-        last_good = image.detach().clamp(0, 1)  # a copy: the optimiser updates `image` in place
+        watch.record(per_image, image)
         return per_image.sum()
 
-    for step in range(steps):
+    for step in range(1, steps + 1):
         optimizer.step(closure)
         with torch.no_grad():
             image.clamp_(0, 1)
+        if step % CHECK_EVERY == 0 or step == steps:
+            stop = watch.check(image, step, steps, where)
+            if stop is not None:
+                raise stop
         if callback is not None:
-            callback(Progress(level, levels, step + 1, steps, per_image, image.detach()))
-    if not torch.isfinite(image).all():
-        raise stop("image")
+            callback(Progress(level, levels, step, steps, per_image, image.detach()))
     return image.detach()

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from .features import FeatureNet
 
 Window = tuple[slice, slice]
-BYTES_PER_PIXEL = 4 * 512  # rough peak of a forward and backward pass's activations and gradients, per input pixel
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 Evaluate = Callable[[torch.Tensor], torch.Tensor]
 """image -> loss per image, with the gradient of their sum accumulated into image.grad."""
@@ -117,16 +116,6 @@ def tile_grid(net: FeatureNet, tile: int, halo: int | None = None) -> TileGrid:
                          f"reads a halo of {halo} px on every side, so tiles must be at least {2 * halo} px "
                          f"(or 0 to switch tiling off).")
     return TileGrid(max(tile // step, 1) * step, halo, step)
-
-
-def auto_tile(net: FeatureNet, size: tuple[int, int], batch: int, budget: float) -> int:
-    """0 when a forward and backward pass over the whole batch fit in `budget` bytes, else the largest tile
-    (a multiple of 64 px, no smaller than the grid allows) whose crops fit."""
-    if batch * size[0] * size[1] * BYTES_PER_PIXEL <= budget:
-        return 0
-    halo = net.geometry.margin  # already a multiple of the stride: the grid's default halo
-    crop = math.isqrt(int(budget / (batch * BYTES_PER_PIXEL)))
-    return max((crop - 2 * halo) // 64 * 64, -(-2 * halo // 64) * 64)
 
 
 class TileRegion(Region):

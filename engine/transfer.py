@@ -16,7 +16,7 @@ from .colour import COLOUR_MODES, luminance_only, match_histogram
 from .features import FeatureNet
 from .losses import TVLoss
 from .objectives import Objective
-from .optimize import Callback, NonFiniteLoss, Progress, feature_loss, optimize, whole_image
+from .optimize import Callback, Diverged, Progress, feature_loss, optimize, whole_image
 from .pyramid import Pyramid, resize
 from .style import ContentObjective, StyleObjective, Size, check_image, image_objectives
 from .tiles import exact_tiles, tile_grid, tiled_sums
@@ -77,8 +77,8 @@ class TransferSettings:
 @dataclass
 class TransferReport:
     """What a run did: sizes optimised, steps taken, final loss per image (empty if stopped), warnings
-    (those of the largest size reached), and `stopped`, the message when a NaN/infinite loss ended it
-    early (the last good image was returned)."""
+    (those of the largest size reached), and `stopped`, the message when the run diverged (NaN, saturation,
+    noise, a rising loss: see optimize.Watch) and ended early with the best image from before."""
 
     sizes: list[Size]
     steps: int = 0
@@ -169,8 +169,8 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
     history over the batch's summed loss).
 
     The objective is copied to `init`'s device, never changed: its image-made terms get targets for each
-    pyramid size. `content` (default: the first content loss's image) is what colour handling keeps. A NaN or
-    infinite loss ends the run early: the last image with a finite loss is returned, upscaled to the
+    pyramid size. `content` (default: the first content loss's image) is what colour handling keeps. A run that
+    diverges (optimize.Watch) ends early: the best image from before is returned, upscaled to the
     output size, and `report.stopped` says what happened (no exception).
     """
     init = check_image(init, "init image")
@@ -199,10 +199,10 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
             exact_tiles(net, objective, tiles, lagged=settings.tile_statistics == "lagged")
         try:
             x = optimize(x, evaluate, opt, settings.steps, _observer(report, ema, callback), level, len(sizes))
-        except NonFiniteLoss as e:
+        except Diverged as e:
             if e.image is None:
                 raise
-            report.stopped = f"{e} Stopped; kept the last image with a finite loss."
+            report.stopped = str(e)
             report.warnings.append(report.stopped)
             x = resize(e.image, (height, width))
             break
