@@ -1,16 +1,20 @@
 """Octave Pyramid and Dream."""
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from comfy_api.latest import io
 
 from ..engine.dream import DreamSettings, dream
 from ..engine.features import FeatureNet
 from ..engine.layers import LayerSelection
+from ..engine.memory import DREAM
+from ..engine.optimize import Diverged
 from ..engine.pyramid import Pyramid, resize
 from ..engine.step_rules import NORMALIZERS
 from ..engine.zoom import dream_zoom
-from .host import NodeProgress, cnn_on_device, to_bchw, to_bhwc
+from .host import NodeProgress, cnn_loaded, feature_net, fit_in_memory, kept_frames, shown_warnings, to_bchw, to_bhwc
 from .types import LAYERS, OCTAVES
 
 
@@ -53,9 +57,10 @@ def step_inputs() -> list[io.Input]:
         io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
                      tooltip="Seeds the jitter; the same seed gives the same dream."),
         io.Int.Input("tile_size", default=0, min=0, max=8192, step=64,
-                     tooltip="0 = the whole image at once. For large images, e.g. 512: the gradient is "
-                             "computed in tiles of about this size (memory follows the tile), on a grid "
-                             "that moves every step so no seams show."),
+                     tooltip="0 = automatic: the whole image at once when it fits in the device's free memory, "
+                             "else tiles sized from it. Or a size, e.g. 512: the gradient is computed in tiles "
+                             "of about this size (memory follows the tile), on a grid that moves every step so "
+                             "no seams show."),
     ]
 
 
@@ -87,12 +92,28 @@ class Dream(io.ComfyNode):
                 normalize: str, seed: int, tile_size: int, octaves: Pyramid | None = None,
                 guide: torch.Tensor | None = None) -> io.NodeOutput:
         settings = DreamSettings(steps, step_size, jitter, normalize, seed, tile_size)
-        with cnn_on_device(layers.cnn, image[..., 0].numel()) as device:
-            net = FeatureNet(layers.cnn, layers.layers)
+        warnings = []
+        with cnn_loaded(layers.cnn) as device:
+            net = feature_net(layers.cnn, layers.layers)
+            settings = dream_settings(net, settings, image)
             x = to_bchw(image, device)
             objective = layers.dream_objective() if guide is None else _guided(net, layers, guide, device)
-            out = dream(net, objective.to(device), x, settings, octaves, NodeProgress())
-        return io.NodeOutput(to_bhwc(out, image))
+            try:
+                out = dream(net, objective.to(device), x, settings, octaves, NodeProgress())
+            except Diverged as e:
+                if e.image is None:
+                    raise
+                out, warnings = e.image, [str(e)]
+        return io.NodeOutput(to_bhwc(out, image), ui=shown_warnings(warnings, "Dream"))
+
+
+def dream_settings(net: FeatureNet, settings: DreamSettings, image: torch.Tensor, clip: int = 0) -> DreamSettings:
+    """`settings` with the tile that fits the device's memory for dreaming on `image` (an IMAGE batch; with
+    `clip`, a clip of that many frames dreamed one at a time); refuses a run that cannot fit."""
+    batch = 1 if clip else image.shape[0]
+    footprint = dataclasses.replace(DREAM, images=DREAM.images + clip) if clip else DREAM
+    return dataclasses.replace(settings, tile=fit_in_memory(net, tuple(image.shape[1:3]), batch, settings.tile,
+                                                             footprint))
 
 
 def _guided(net: FeatureNet, layers: LayerSelection, guide: torch.Tensor, device: torch.device):
@@ -132,9 +153,12 @@ class DreamZoom(io.ComfyNode):
                 step_size: float, jitter: int, normalize: str, seed: int, tile_size: int,
                 octaves: Pyramid | None = None) -> io.NodeOutput:
         settings = DreamSettings(steps, step_size, jitter, normalize, seed, tile_size)
-        with cnn_on_device(layers.cnn, image[..., 0].numel()) as device:
-            net = FeatureNet(layers.cnn, layers.layers)
+        warnings = []
+        with cnn_loaded(layers.cnn) as device:
+            net = feature_net(layers.cnn, layers.layers)
+            settings = dream_settings(net, settings, image)
             sequence = dream_zoom(net, layers.dream_objective().to(device), to_bchw(image, device), settings,
                                   frames, zoom, octaves, NodeProgress())
-            done = [to_bhwc(frame) for frame in sequence]  # RGB; each frame leaves the device at once
-        return io.NodeOutput(torch.stack(done, 1).flatten(0, 1))
+            # RGB; each frame leaves the device at once
+            done = [to_bhwc(frame) for frame in kept_frames(sequence, frames, warnings)]
+        return io.NodeOutput(torch.stack(done, 1).flatten(0, 1), ui=shown_warnings(warnings, "Dream Zoom"))

@@ -1,20 +1,25 @@
-"""The host side of a run: images in and out, device placement, progress, previews and interrupts."""
+"""The host side of a run: images in and out, the CNN in the host's model manager, the memory guard,
+progress, previews, interrupts and warnings."""
 from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import comfy.model_management as mm
+import comfy.model_patcher
 import comfy.utils
 import torch
 from PIL import Image
 
+from ..engine.features import FeatureNet
+from ..engine.memory import Footprint, estimate, fit
 from ..engine.models import CNN
-from ..engine.optimize import Progress
-from ..engine.tiles import BYTES_PER_PIXEL
+from ..engine.optimize import Diverged, Progress
 
 PREVIEW_MAX = 512
+FREE_SHARE = 0.9  # of the device's free memory a run may plan to use (the estimate is already generous)
+PATCHER = "reverie_patcher"  # the attribute of a CNN's module that holds its ModelPatcher
 log = logging.getLogger("reverie")
 
 
@@ -41,34 +46,71 @@ def to_mask(mask: torch.Tensor, device: torch.device) -> torch.Tensor:
     return mask.to(device=device, dtype=torch.float32).unsqueeze(1).clone()
 
 
-@contextmanager
-def cnn_on_device(cnn: CNN, pixels: int) -> Iterator[torch.device]:
-    """Moves the CNN to the host's compute device for one run on `pixels` input pixels (batch
-    included), then back to its offload device.
+def patcher(cnn: CNN) -> comfy.model_patcher.ModelPatcher:
+    """The host's ModelPatcher of `cnn` (made on first use and kept on its module, so it lives as long as the
+    CNN does): ComfyUI loads, lists, offloads and frees the network like its own models."""
+    found = getattr(cnn.module, PATCHER, None)
+    if found is None:
+        found = comfy.model_patcher.ModelPatcher(cnn.module, load_device=mm.get_torch_device(),
+                                                 offload_device=mm.unet_offload_device())
+        setattr(cnn.module, PATCHER, found)
+    return found
 
-    Runs under autograd (inference mode off), so the moved weights can take part in backward passes.
-    """
-    device = mm.get_torch_device()
+
+def load(cnn: CNN, memory_required: int = 0) -> torch.device:
+    """Loads the CNN onto the compute device with the host's loader, which first frees `memory_required` bytes
+    for the run (offloading other models if it must); returns the device. Outside inference mode, so the
+    moved weights can take part in backward passes."""
+    model = patcher(cnn)
+    with torch.inference_mode(False):
+        mm.load_models_gpu([model], memory_required=memory_required, force_full_load=True)
+    return model.load_device
+
+
+@contextmanager
+def cnn_loaded(cnn: CNN) -> Iterator[torch.device]:
+    """The CNN on the host's compute device for one run, under autograd (inference mode off). It stays loaded
+    afterwards, until the host offloads it for other models or frees its models."""
     with torch.inference_mode(False), torch.enable_grad():
-        needed = mm.module_size(cnn.module) + pixels * BYTES_PER_PIXEL
-        mm.free_memory(needed, device)
-        cnn.module.to(device)
-        try:
-            yield device
-        finally:
-            cnn.module.to(mm.unet_offload_device())
-            mm.soft_empty_cache()
+        yield load(cnn)
+
+
+def feature_net(cnn: CNN, layers: Iterable[str]) -> FeatureNet:
+    """The feature net of a run, stopping on the host's interrupt before any layer (so within a tile too)."""
+    return FeatureNet(cnn, layers, check=mm.throw_exception_if_processing_interrupted)
+
+
+def fit_in_memory(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, footprint: Footprint) -> int:
+    """The tile a run of `size` (height, width) on `batch` images uses: the host first makes room for the
+    estimate at `tile` (0: untiled), then memory.fit chooses tiles for tile 0 when the whole image would not
+    fit in the device's free memory, or refuses with the estimate, the budget and the fix."""
+    device = load(net.cnn, estimate(net, size, batch, tile, footprint))
+    return fit(net, size, batch, tile, footprint, mm.get_free_memory(device) * FREE_SHARE)
+
+
+def kept_frames(frames: Iterator[torch.Tensor], total: int, warnings: list[str]) -> Iterator[torch.Tensor]:
+    """The frames of a sequence until one diverges (engine.optimize.Diverged): its last good image ends the
+    sequence, and `warnings` says so."""
+    made = 0
+    try:
+        for frame in frames:
+            made += 1
+            yield frame
+    except Diverged as e:
+        if e.image is None:
+            raise
+        warnings.append(f"Stopped at frame {made + 1} of {total}: {e}" if total > 1 else str(e))
+        yield e.image
 
 
 class NodeProgress:
-    """Engine callback: stops on the host's interrupt, advances the progress bar, sends a preview."""
+    """Engine callback: advances the progress bar and sends a preview (the net stops on interrupts)."""
 
     def __init__(self) -> None:
         self.bar = comfy.utils.ProgressBar(1)
         self.steps = 0
 
     def __call__(self, p: Progress) -> None:
-        mm.throw_exception_if_processing_interrupted()
         self.steps += 1  # the bar counts steps taken, out of the total that the fraction done implies
         image = preview(p.image)
         # the third item caps the preview's longer side; the host would otherwise upscale small images

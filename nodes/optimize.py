@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import dataclasses
 
-import comfy.model_management as mm
 import torch
 from comfy_api.latest import io
 
 from ..engine.colour import COLOUR_MODES
 from ..engine.features import FeatureNet
+from ..engine.memory import transfer_footprint
 from ..engine.pyramid import Pyramid
-from ..engine.tiles import auto_tile
-from ..engine.transfer import INITS, OPTIMIZERS, TILE_STATISTICS, TransferSettings, fit_size, init_image, transfer
-from .host import NodeProgress, cnn_on_device, shown_warnings, to_bchw, to_bhwc
+from ..engine.transfer import (INITS, LBFGS_HISTORY, OPTIMIZERS, TILE_STATISTICS, TransferSettings, fit_size,
+                               init_image, transfer)
+from .host import NodeProgress, cnn_loaded, feature_net, fit_in_memory, shown_warnings, to_bchw, to_bhwc
 from .objectives import ObjectiveRecipe
 from .types import OBJECTIVE, OCTAVES
 
@@ -52,11 +52,13 @@ def tile_inputs() -> list[io.Input]:
 
 
 def transfer_settings(net: FeatureNet, settings: TransferSettings, size: tuple[int, int], batch: int,
-                      device: torch.device) -> TransferSettings:
-    """`settings` with tile 0 replaced by the automatic choice for the device's free memory."""
-    if settings.tile:
-        return settings
-    return dataclasses.replace(settings, tile=auto_tile(net, size, batch, mm.get_free_memory(device) * 0.5))
+                      clip: int = 0) -> TransferSettings:
+    """`settings` with the tile that fits the device's memory for a run at `size` on `batch` images (with
+    `clip`, the frames of a clip held beside it); refuses a run that cannot fit."""
+    footprint = transfer_footprint(settings.optimizer, settings.ema > 0, LBFGS_HISTORY)
+    if clip:
+        footprint = dataclasses.replace(footprint, images=footprint.images + clip + 2)  # + the warped previous result
+    return dataclasses.replace(settings, tile=fit_in_memory(net, size, batch, settings.tile, footprint))
 
 
 class Optimize(io.ComfyNode):
@@ -97,9 +99,9 @@ class Optimize(io.ComfyNode):
             batch, out_size = 1, (size, size)
         else:
             batch, out_size = like.shape[0], fit_size(tuple(like.shape[1:3]), size or None)
-        with cnn_on_device(objective.cnn, batch * out_size[0] * out_size[1]) as device:
-            net = FeatureNet(objective.cnn, objective.layers)
-            settings = transfer_settings(net, settings, out_size, batch, device)
+        with cnn_loaded(objective.cnn) as device:
+            net = feature_net(objective.cnn, objective.layers)
+            settings = transfer_settings(net, settings, out_size, batch)
             content = None if objective.content is None else to_bchw(objective.content, device)
             start = init_image(init, content, size or None, seed,
                                None if image is None else to_bchw(image, device)).to(device)

@@ -6,14 +6,13 @@ import torch
 from comfy_api.latest import io
 
 from ..engine.dream import DreamSettings
-from ..engine.features import FeatureNet
 from ..engine.flow import FLOW_METHODS, FlowEstimator, flow_estimator
 from ..engine.layers import LayerSelection
 from ..engine.pyramid import Pyramid
 from ..engine.transfer import TransferSettings
 from ..engine.video import dream_video, stylise_video
-from .dream import step_inputs
-from .host import NodeProgress, cnn_on_device, shown_warnings, to_bchw, to_bhwc
+from .dream import dream_settings, step_inputs
+from .host import NodeProgress, cnn_loaded, feature_net, kept_frames, shown_warnings, to_bchw, to_bhwc
 from .models import FOLDER
 from .objectives import ObjectiveRecipe
 from .optimize import tile_inputs, transfer_inputs, transfer_settings
@@ -84,11 +83,12 @@ class DreamVideo(io.ComfyNode):
                 octaves: Pyramid | None = None) -> io.NodeOutput:
         settings = DreamSettings(steps, step_size, jitter, normalize, seed, tile_size)
         estimate, warnings = load_flow(flow)
-        with cnn_on_device(layers.cnn, frames[0, ..., 0].numel()) as device:
-            net = FeatureNet(layers.cnn, layers.layers)
+        with cnn_loaded(layers.cnn) as device:
+            net = feature_net(layers.cnn, layers.layers)
+            settings = dream_settings(net, settings, frames, clip=len(frames))
             clip = dream_video(net, layers.dream_objective().to(device), to_bchw(frames, device), settings, blend,
                                refresh_steps, estimate, octaves, NodeProgress())
-            done = [to_bhwc(out, frames[t:t + 1]) for t, out in enumerate(clip)]
+            done = [to_bhwc(out, frames[t:t + 1]) for t, out in enumerate(kept_frames(clip, len(frames), warnings))]
         return io.NodeOutput(torch.cat(done), ui=shown_warnings(warnings, "Dream Video"))
 
 
@@ -127,9 +127,9 @@ class StyliseVideo(io.ComfyNode):
         settings = TransferSettings(optimizer, learning_rate or None, steps, tv_weight, ema, colour, tile_size,
                                     tile_statistics=tile_statistics)
         estimate, warnings = load_flow(flow)
-        with cnn_on_device(objective.cnn, frames[0, ..., 0].numel()) as device:
-            net = FeatureNet(objective.cnn, objective.layers)
-            settings = transfer_settings(net, settings, tuple(frames.shape[1:3]), 1, device)
+        with cnn_loaded(objective.cnn) as device:
+            net = feature_net(objective.cnn, objective.layers)
+            settings = transfer_settings(net, settings, tuple(frames.shape[1:3]), 1, clip=len(frames))
             clip = stylise_video(net, objective.build(net, device), to_bchw(frames, device), settings,
                                  temporal_weight, refresh_steps, estimate, octaves, NodeProgress())
             done = []

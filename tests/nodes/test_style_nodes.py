@@ -77,14 +77,3 @@ def test_tiled_optimize_equals_untiled_and_checks_the_tile(nodes, vgg_layers):
     assert (tiled - whole).abs().max() < 1e-3
     with pytest.raises(ValueError, match="tiles must be at least 32 px"):
         optimize(nodes, objective, size=96, steps=1, tile_size=16)
-
-
-def test_automatic_tiles_follow_the_free_memory(nodes, vgg_layers):
-    """tile_size 0 tiles only when the image would not fit in the budget, and then tiles that fit it."""
-    from reverie.engine.features import FeatureNet
-    from reverie.engine.tiles import BYTES_PER_PIXEL, auto_tile
-    net = FeatureNet(vgg_layers("relu3_1").cnn, ["relu3_1"])
-    assert auto_tile(net, (512, 512), 1, 512 * 512 * BYTES_PER_PIXEL) == 0
-    tile = auto_tile(net, (4096, 4096), 1, 1024 ** 2 * BYTES_PER_PIXEL)
-    assert 512 <= tile <= 1024 and tile % 64 == 0
-    assert auto_tile(net, (4096, 4096), 2, 1024 ** 2 * BYTES_PER_PIXEL) < tile

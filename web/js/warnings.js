@@ -1,10 +1,10 @@
 // Reverie.Warnings: shows what a run warned about (a style image enlarged a lot, a run stopped early
-// on a NaN loss...) in a read-only text box on the node. The node sends them as
+// because it diverged...) in a read-only text box on the node. The node sends them as
 // ui={"reverie_warnings": [...]} (nodes/host.py: shown_warnings); the box disappears when a run has none.
 import { app } from "../../../scripts/app.js";
 import { ComfyWidgets } from "../../../scripts/widgets.js";
 
-const NODES = new Set(["ReverieOptimize", "ReverieDreamVideo", "ReverieStyliseVideo"]);
+const NODES = new Set(["ReverieDream", "ReverieDreamZoom", "ReverieOptimize", "ReverieDreamVideo", "ReverieStyliseVideo"]);
 const NAME = "warnings";
 
 function show(node, lines) {
