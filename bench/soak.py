@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     host = Host()
     made: list[Path] = []
-    with host.start(Path(os.environ.get("TMPDIR", "/tmp")) / "reverie_soak_server.log"):
+    with host.start(Path(os.environ.get("TMPDIR", "/tmp")) / "reverie_soak_server.log", timeout=900):
         comfy, server = Comfy(host.url), psutil.Process(host.pid)
         info = comfy.object_info()
         inputs = host.base / "input"

@@ -27,7 +27,7 @@ from .layers import parse_layers
 from .losses import STATISTICS
 from .models import CNN, load_cnn
 from .objectives import Objective
-from .optimize import Progress
+from .optimize import Diverged, Progress
 from .pyramid import Pyramid
 from .step_rules import NORMALIZERS
 from .style import ContentObjective, StyleObjective
@@ -231,7 +231,13 @@ def _style_setup(args, cnn: CNN, content: torch.Tensor | None,
 def _dream(args, cnn: CNN, device: torch.device) -> Path:
     net, objective, settings, pyramid = _dream_setup(args, cnn)
     bar = ProgressBar("dream")
-    out = dream(net, objective.to(device), read_image(args.input).to(device), settings, pyramid, bar)
+    try:
+        out = dream(net, objective.to(device), read_image(args.input).to(device), settings, pyramid, bar)
+    except Diverged as e:  # the image from before it went wrong, with the reason
+        if e.image is None:
+            raise
+        out = e.image
+        print(f"warning: {e}", file=sys.stderr)
     bar.close()
     write_image(out, args.output)
     return args.output

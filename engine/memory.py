@@ -32,8 +32,8 @@ _MEASURED: WeakKeyDictionary[nn.Module, dict[tuple[str, ...], tuple[float, float
 @dataclass(frozen=True)
 class Footprint:
     """What a kind of run holds besides its window's activations: `images` float32 RGB image-sized buffers
-    per batch element for the whole run, `targets` (full-size float32 features at the layers, as content
-    losses keep), and how it tiles: `exact` tiles (crops with the layers' halo, style transfer) or moving
+    per batch element for the whole run, `targets` (full-size features at the layers, as content losses keep
+    in float16), and how it tiles: `exact` tiles (crops with the layers' halo, style transfer) or moving
     windows of up to 1.5 tiles (Dream). `name` says which run it is in messages."""
 
     images: float
@@ -79,8 +79,8 @@ def _measure(net: FeatureNet) -> tuple[float, float]:
             saved[storage.data_ptr()] = storage.nbytes()
         return t
 
-    x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(net.cnn.device)
     with torch.inference_mode(False), torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(net.cnn.device)
         feats = net(x.requires_grad_(True))
     features = sum(f.numel() * 4 for f in feats.values())
     largest = max(saved.values(), default=0)
@@ -109,7 +109,7 @@ def estimate(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, foot
 def _parts(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, footprint: Footprint) -> tuple[float, float]:
     """(bytes of the image-sized buffers, bytes of the largest window's activations)."""
     activations, features = per_pixel(net)
-    per_image = footprint.images * RGB_FLOAT + (features if footprint.targets else 0)
+    per_image = footprint.images * RGB_FLOAT + (features / 2 if footprint.targets else 0)  # float16 targets
     return batch * per_image * size[0] * size[1], batch * activations * window(net, size, tile, footprint.exact)
 
 
