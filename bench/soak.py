@@ -70,6 +70,29 @@ def graph(info: dict, kind: str, image: str, style: str, seed: int) -> dict:
             "5": save("9")}
 
 
+def write(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def summary(rows: list[dict], started: float, freed: float | None) -> dict:
+    """The JSON result so far: every row, and the RSS growth from prompt 10 (or the first) to the last."""
+    tenth, last = rows[min(9, len(rows) - 1)]["rss_mb"], rows[-1]["rss_mb"]
+    growth = (last - tenth) / tenth
+    return {
+        "benchmark": "soak", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"nproc": os.cpu_count(), "python": platform.python_version(),
+                    "loadavg": [round(x, 2) for x in os.getloadavg()]},
+        "setup": "a real ComfyUI server (--cpu); prompts cycle dream / style / zoom, sizes 64, 96, 128 px wide (4:3), "
+                 "the default EfficientNet-Lite0; every prompt its own seed and input; RSS of the server process "
+                 "after each prompt",
+        "prompts": len(rows), "failed": sum(not r["ok"] for r in rows), "seconds": round(time.monotonic() - started, 1),
+        "rss_mb_after_10": tenth, "rss_mb_after_last": last, "growth_10_to_last": round(growth, 4),
+        "target": "< 0.05", "passes": growth < 0.05 and all(r["ok"] for r in rows),
+        "rss_mb_after_free": freed, "rows": rows,
+    }
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prompts", type=int, default=50)
@@ -95,28 +118,15 @@ def main(argv: list[str]) -> int:
                          "error": error, "s": round(time.monotonic() - t, 2),
                          "rss_mb": round(server.memory_info().rss / 2 ** 20, 1)})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+            write(args.out, summary(rows, started, None))  # so far, in case the run is cut short
         urllib.request.urlopen(urllib.request.Request(host.url + "/free", json.dumps({"unload_models": True}).encode(),
                                                       {"Content-Type": "application/json"})).close()
         time.sleep(2)
         freed = round(server.memory_info().rss / 2 ** 20, 1)
     for path in made + list((host.base / "output").glob(PREFIX + "*")):
         path.unlink(missing_ok=True)
-    tenth, last = rows[min(9, len(rows) - 1)]["rss_mb"], rows[-1]["rss_mb"]
-    growth = (last - tenth) / tenth
-    result = {
-        "benchmark": "soak", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"nproc": os.cpu_count(), "python": platform.python_version(),
-                    "loadavg": [round(x, 2) for x in os.getloadavg()]},
-        "setup": "a real ComfyUI server (--cpu); prompts cycle dream / style / zoom, sizes 64, 96, 128 px wide (4:3), "
-                 "the default EfficientNet-Lite0; every prompt its own seed and input; RSS of the server process "
-                 "after each prompt",
-        "prompts": len(rows), "failed": sum(not r["ok"] for r in rows), "seconds": round(time.monotonic() - started, 1),
-        "rss_mb_after_10": tenth, "rss_mb_after_last": last, "growth_10_to_last": round(growth, 4),
-        "target": "< 0.05", "passes": growth < 0.05 and all(r["ok"] for r in rows),
-        "rss_mb_after_free": freed, "rows": rows,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    result = summary(rows, started, freed)
+    write(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
     return 0 if result["passes"] else 1
 
