@@ -14,6 +14,7 @@ from ..engine.tiles import auto_tile
 from ..engine.transfer import INITS, OPTIMIZERS, TILE_STATISTICS, TransferSettings, fit_size, init_image, transfer
 from .host import NodeProgress, cnn_on_device, shown_warnings, to_bchw, to_bhwc
 from .objectives import ObjectiveRecipe
+from .schema import schema
 from .types import OBJECTIVE, OCTAVES
 
 
@@ -62,9 +63,10 @@ def transfer_settings(net: FeatureNet, settings: TransferSettings, size: tuple[i
 class Optimize(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="ReverieOptimize",
             display_name="Optimize",
+            search_aliases=["neural style", "style transfer", "neural style transfer"],
             category="Reverie/style",
             description="Optimises the pixels of an image against the chained objective (content, style, "
                         "dream terms): neural style transfer. With an Octave Pyramid it works coarse to "
