@@ -5,10 +5,12 @@ from .dream import Dream, DreamZoom, OctavePyramid
 from .models import LoadCNN, SelectLayers
 from .objectives import ContentLoss, DreamObjective, StyleLoss
 from .optimize import Optimize
+from .paintings import LoadPainting
 from .video import DreamVideo, StyliseVideo
 
 NODES: list[type[io.ComfyNode]] = [LoadCNN, SelectLayers, OctavePyramid, Dream, DreamZoom,
-                                   ContentLoss, StyleLoss, DreamObjective, Optimize, DreamVideo, StyliseVideo]
+                                   ContentLoss, StyleLoss, DreamObjective, Optimize, DreamVideo, StyliseVideo,
+                                   LoadPainting]
 
 
 class ReverieExtension(ComfyExtension):

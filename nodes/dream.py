@@ -15,15 +15,17 @@ from ..engine.pyramid import Pyramid, resize
 from ..engine.step_rules import NORMALIZERS
 from ..engine.zoom import dream_zoom
 from .host import NodeProgress, cnn_loaded, feature_net, fit_in_memory, kept_frames, shown_warnings, to_bchw, to_bhwc
+from .schema import schema
 from .types import LAYERS, OCTAVES
 
 
 class OctavePyramid(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="ReverieOctavePyramid",
             display_name="Octave Pyramid",
+            search_aliases=["octaves", "coarse to fine"],
             category="Reverie/dream",
             description="Processes the image coarse to fine: first at 1/scale^(octaves-1) of its size, "
                         "then each octave `scale` times larger, ending at full size. Larger, "
@@ -67,9 +69,10 @@ def step_inputs() -> list[io.Input]:
 class Dream(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="ReverieDream",
             display_name="Dream",
+            search_aliases=["deepdream", "deep dream", "inceptionism", "dream"],
             category="Reverie/dream",
             description="DeepDream: changes the image so that the selected layers respond more strongly, "
                         "by normalised gradient ascent on the pixels with random jitter. With an Octave "
@@ -128,9 +131,10 @@ def _guided(net: FeatureNet, layers: LayerSelection, guide: torch.Tensor, device
 class DreamZoom(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="ReverieDreamZoom",
             display_name="Dream Zoom",
+            search_aliases=["deepdream zoom", "deep dream zoom", "inceptionism", "infinite zoom"],
             category="Reverie/dream",
             description="A DeepDream zoom: dreams on the image, zooms into the centre, dreams again, "
                         "`frames` times. Returns the frames as a batch (each input image's frames in order) "

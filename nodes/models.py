@@ -12,6 +12,7 @@ from ..engine.architectures import ARCHITECTURES
 from ..engine.layers import parse_layers
 from ..engine.models import CNN as LoadedCNN
 from ..engine.models import PADDING, POOLING, load_cnn
+from .schema import schema
 from .types import CNN, LAYERS
 
 FOLDER = "cnn"
@@ -32,9 +33,10 @@ class LoadCNN(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         names = list(ARCHITECTURES)
-        return io.Schema(
+        return schema(
             node_id="ReverieLoadCNN",
             display_name="Load CNN",
+            search_aliases=["classifier", "vgg", "googlenet", "inception"],
             category="Reverie/models",
             description="Loads a pretrained image classifier whose layers Dream and the style losses read. "
                         "Weights come from ComfyUI's models/cnn folder (.safetensors preferred; .pth/.pt "
@@ -89,9 +91,10 @@ class LoadCNN(io.ComfyNode):
 class SelectLayers(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="ReverieSelectLayers",
             display_name="Select Layers",
+            search_aliases=["layers", "channels"],
             category="Reverie/models",
             description="Chooses which layers of the CNN an effect reads, each with a weight. One entry per "
                         "line or comma: 'layer', 'layer: weight', or 'layer#channel: weight' for a single "

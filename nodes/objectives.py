@@ -19,6 +19,7 @@ from ..engine.models import CNN
 from ..engine.objectives import Objective
 from ..engine.style import ContentObjective, StyleObjective
 from .host import to_bchw, to_mask
+from .schema import schema
 from .types import LAYERS, OBJECTIVE
 
 Term = Callable[[FeatureNet, torch.device], Objective]
@@ -87,9 +88,10 @@ def _objective_output() -> io.Output:
 class ContentLoss(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="ReverieContentLoss",
             display_name="Content Loss",
+            search_aliases=["neural style", "style transfer", "neural style transfer"],
             category="Reverie/style",
             description="Keeps the content image's structure: the output's features at these layers should "
                         "equal the content image's (mean squared error, relative to the target's size). "
@@ -114,9 +116,10 @@ class ContentLoss(io.ComfyNode):
 class StyleLoss(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="ReverieStyleLoss",
             display_name="Style Loss",
+            search_aliases=["neural style", "style transfer", "neural style transfer", "gram matrix"],
             category="Reverie/style",
             description="Gives the output the style images' textures: their feature statistics at these "
                         "layers (Gram matrices, or mean and covariance = Wasserstein-2). Two styles blend "
@@ -157,9 +160,10 @@ class StyleLoss(io.ComfyNode):
 class DreamObjective(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="ReverieDreamObjective",
             display_name="Dream Objective",
+            search_aliases=["deepdream", "deep dream", "inceptionism"],
             category="Reverie/dream",
             description="A DeepDream term for Optimize: amplifies the selected layers (log of their power, "
                         "so the weight means the same for every network) or channels, so a style transfer "

@@ -14,6 +14,7 @@ from ..engine.transfer import (INITS, LBFGS_HISTORY, OPTIMIZERS, TILE_STATISTICS
                                init_image, transfer)
 from .host import NodeProgress, cnn_loaded, feature_net, fit_in_memory, shown_warnings, to_bchw, to_bhwc
 from .objectives import ObjectiveRecipe
+from .schema import schema
 from .types import OBJECTIVE, OCTAVES
 
 
@@ -64,9 +65,10 @@ def transfer_settings(net: FeatureNet, settings: TransferSettings, size: tuple[i
 class Optimize(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="ReverieOptimize",
             display_name="Optimize",
+            search_aliases=["neural style", "style transfer", "neural style transfer"],
             category="Reverie/style",
             description="Optimises the pixels of an image against the chained objective (content, style, "
                         "dream terms): neural style transfer. With an Octave Pyramid it works coarse to "

@@ -16,6 +16,7 @@ from .host import NodeProgress, cnn_loaded, feature_net, kept_frames, shown_warn
 from .models import FOLDER
 from .objectives import ObjectiveRecipe
 from .optimize import tile_inputs, transfer_inputs, transfer_settings
+from .schema import schema
 from .types import LAYERS, OBJECTIVE, OCTAVES
 
 NO_FLOW = "none"
@@ -55,9 +56,10 @@ def load_flow(method: str) -> tuple[FlowEstimator | None, list[str]]:
 class DreamVideo(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="ReverieDreamVideo",
             display_name="Dream Video",
+            search_aliases=["deepdream video", "deep dream video", "inceptionism video"],
             category="Reverie/video",
             description="DeepDream on a clip without flicker: the first frame is dreamed in full; every later "
                         "frame starts from its own input plus the previous frame's dreamed detail, moved along "
@@ -95,9 +97,10 @@ class DreamVideo(io.ComfyNode):
 class StyliseVideo(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="ReverieStyliseVideo",
             display_name="Stylise Video",
+            search_aliases=["neural style video", "style transfer video", "stylize video"],
             category="Reverie/video",
             description="Style transfer on a clip without flicker (Ruder et al.): every content loss of the "
                         "chain reads the current frame as its content; every frame after the first starts "

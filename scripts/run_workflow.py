@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
-"""Run a ComfyUI workflow file on a live server and download its output images.
+"""Run a ComfyUI workflow file on a live server and download its outputs (images, animations, videos).
 
     python scripts/run_workflow.py WORKFLOW.json --url http://127.0.0.1:PORT [--out DIR]
-                                  [--set LoadImage.image=small.png] [--set 7.steps=3] [--print-prompt]
+                                  [--input photo.png] [--input "Load Image=photo.png"]
+                                  [--set Dream.steps=3] [--set 7.steps=3] [--print-prompt]
 
 WORKFLOW is the UI format (what ComfyUI saves, what example_workflows/ holds: "nodes" + "links") or the
 API format. The UI format is converted with the server's /object_info, the way the frontend's
-graphToPrompt() does it. Exits 1 with the server's error message when the graph is rejected or a node fails.
-Run it with the host's Python (it needs aiohttp, which ComfyUI installs).
+graphToPrompt() does it. --input uploads a local file (POST /upload/image) and puts it into the workflow's
+Load Image node (name the node by title or id when there are several). --set overrides an input of the
+nodes named by id, title or class. Exits 1 with the server's error message when an upload or the graph is
+rejected or a node fails. Run it with the host's Python (it needs aiohttp, which ComfyUI installs).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import mimetypes
 import sys
 import time
 import urllib.error
@@ -130,16 +134,47 @@ def to_api(workflow: dict, object_info: dict) -> dict:
     return prompt
 
 
+def node_names(prompt: dict) -> str:
+    return ", ".join(f"{i} ({n.get('_meta', {}).get('title') or n['class_type']})" for i, n in prompt.items())
+
+
+def find_nodes(prompt: dict, target: str) -> list[str]:
+    """Ids of the nodes that `target` names: a node id, else a title (as shown on the node), else a class type."""
+    if target in prompt:
+        return [target]
+    for matches in ([i for i, n in prompt.items() if n.get("_meta", {}).get("title") == target],
+                    [i for i, n in prompt.items() if n["class_type"] == target]):
+        if matches:
+            return matches
+    return []
+
+
 def override(prompt: dict, settings: dict[str, object]) -> dict:
-    """Set inputs by "NODE_ID.input" or "ClassType.input" (every node of that class)."""
+    """Set inputs by "NODE.input", NODE being a node id, a title or a class type (every node it names)."""
     for key, value in settings.items():
-        target, _, name = key.partition(".")
-        ids = [target] if target in prompt else [i for i, n in prompt.items() if n["class_type"] == target]
+        target, _, name = key.rpartition(".")
+        ids = find_nodes(prompt, target)
         if not ids or not name:
-            raise WorkflowError(f"--set {key}: no node id or class {target!r} in this workflow")
+            raise WorkflowError(f"--set {key}: no node with id, title or class {target!r} in this workflow; "
+                                f"its nodes: {node_names(prompt)}")
         for i in ids:
             prompt[i]["inputs"][name] = value
     return prompt
+
+
+def image_loader(prompt: dict, target: str | None) -> str:
+    """The id of the Load Image node an --input goes to: the one named by `target`, else the only one."""
+    loaders = [i for i, n in prompt.items() if n["class_type"] == "LoadImage"]
+    if target is not None:
+        ids = [i for i in find_nodes(prompt, target) if i in loaders]
+        if len(ids) != 1:
+            raise WorkflowError(f"--input {target}=...: no single Load Image node with id or title {target!r}; "
+                                f"Load Image nodes: {node_names({i: prompt[i] for i in loaders}) or 'none'}")
+        return ids[0]
+    if len(loaders) != 1:
+        raise WorkflowError(f"--input: this workflow has {len(loaders)} Load Image nodes; name one as "
+                            f"--input NODE=FILE (by title or id): {node_names({i: prompt[i] for i in loaders}) or 'none'}")
+    return loaders[0]
 
 
 # ---------------------------------------------------------------- talking to the server
@@ -195,6 +230,23 @@ class Comfy:
             except ValueError:
                 message = body.decode(errors="replace")
             raise WorkflowError(message) from None
+
+    def upload(self, path: Path) -> str:
+        """POST /upload/image: copy a local image into the server's input folder; the name to load it by."""
+        boundary = uuid.uuid4().hex
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        body = b"".join([
+            f'--{boundary}\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\ntrue\r\n'.encode(),
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{path.name}"\r\n'
+            f"Content-Type: {kind}\r\n\r\n".encode(), path.read_bytes(), f"\r\n--{boundary}--\r\n".encode()])
+        req = urllib.request.Request(self.url + "/upload/image", body,
+                                     {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                answer = json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            raise WorkflowError(f"upload of {path.name} refused: HTTP {e.code} {e.read().decode(errors='replace')}") from None
+        return f"{answer['subfolder']}/{answer['name']}" if answer.get("subfolder") else answer["name"]
 
     def interrupt(self, prompt_id: str | None = None) -> None:
         self.request("/interrupt", {"prompt_id": prompt_id} if prompt_id else {})
@@ -265,11 +317,23 @@ def run_prompt(comfy: Comfy, prompt: dict, out: Path, on_progress=None) -> list[
     return [comfy.download(img, out) for img in images]
 
 
-def run_file(comfy: Comfy, workflow_path: Path, out: Path, settings: dict | None = None,
-             on_progress=None) -> list[Path]:
-    """Convert one workflow file (with `settings` overrides), run it and download its output images."""
+def prepare(comfy: Comfy, workflow_path: Path, inputs: list[tuple[str | None, Path]] = (),
+            settings: dict | None = None) -> dict:
+    """The API prompt of a workflow file: --input files uploaded and put into their Load Image nodes, then
+    the `settings` overrides."""
     prompt = to_api(json.loads(workflow_path.read_text()), comfy.object_info())
-    return run_prompt(comfy, override(prompt, settings or {}), out, on_progress)
+    for target, path in inputs:
+        if not path.is_file():
+            raise WorkflowError(f"--input {path}: no such file")
+        node = image_loader(prompt, target)
+        prompt[node]["inputs"]["image"] = comfy.upload(path)
+    return override(prompt, settings or {})
+
+
+def run_file(comfy: Comfy, workflow_path: Path, out: Path, settings: dict | None = None,
+             on_progress=None, inputs: list[tuple[str | None, Path]] = ()) -> list[Path]:
+    """Prepare one workflow file (inputs, overrides), run it and download its outputs."""
+    return run_prompt(comfy, prepare(comfy, workflow_path, inputs, settings), out, on_progress)
 
 
 def parse_setting(text: str) -> tuple[str, object]:
@@ -282,26 +346,33 @@ def parse_setting(text: str) -> tuple[str, object]:
         return key, raw
 
 
+def parse_input(text: str) -> tuple[str | None, Path]:
+    """FILE, or NODE=FILE (NODE: a Load Image node's title or id)."""
+    target, sep, file = text.rpartition("=")
+    return (target if sep else None), Path(file)
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("workflow", type=Path)
     ap.add_argument("--url", required=True, help="the server, e.g. http://127.0.0.1:8188")
     ap.add_argument("--out", type=Path, default=Path("out"), help="folder for the output images (default: out)")
+    ap.add_argument("--input", dest="inputs", type=parse_input, action="append", default=[], metavar="[NODE=]FILE",
+                    help="upload a local image into the Load Image node (NODE: its title or id, when there are several)")
     ap.add_argument("--set", dest="settings", type=parse_setting, action="append", default=[],
-                    metavar="NODE.INPUT=VALUE", help="override an input; NODE is a node id or a class (JSON or text value)")
+                    metavar="NODE.INPUT=VALUE", help="override an input; NODE is a node id, title or class (JSON or text value)")
     ap.add_argument("--print-prompt", action="store_true", help="print the API prompt and exit")
     args = ap.parse_args(argv)
     comfy = Comfy(args.url)
     try:
         if args.print_prompt:
-            prompt = to_api(json.loads(args.workflow.read_text()), comfy.object_info())
-            print(json.dumps(override(prompt, dict(args.settings)), indent=2))
+            print(json.dumps(prepare(comfy, args.workflow, args.inputs, dict(args.settings)), indent=2))
             return 0
 
         def progress(_, data):
             print(f"\r  node {data['node']}: step {data['value']}/{data['max']}", end="", file=sys.stderr, flush=True)
 
-        paths = run_file(comfy, args.workflow, args.out, dict(args.settings), progress)
+        paths = run_file(comfy, args.workflow, args.out, dict(args.settings), progress, args.inputs)
     except (WorkflowError, TimeoutError, asyncio.TimeoutError, OSError) as e:
         print(f"\n{args.workflow.name}: {e or type(e).__name__}", file=sys.stderr)
         return 1

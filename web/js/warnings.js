@@ -1,29 +1,43 @@
 // Reverie.Warnings: shows what a run warned about (a style image enlarged a lot, a run stopped early
 // because it diverged...) in a read-only text box on the node. The node sends them as
 // ui={"reverie_warnings": [...]} (nodes/host.py: shown_warnings); the box disappears when a run has none.
+// Public frontend API only: node.addDOMWidget / node.removeWidget. The box is a report, not an input:
+// options.serialize = false keeps it out of the prompt (so an unchanged graph stays cached on the server)
+// and widget.serialize = false keeps it out of the saved workflow.
 import { app } from "../../../scripts/app.js";
-import { ComfyWidgets } from "../../../scripts/widgets.js";
 
 const NODES = new Set(["ReverieDream", "ReverieDreamZoom", "ReverieOptimize", "ReverieDreamVideo", "ReverieStyliseVideo"]);
 const NAME = "warnings";
+const HEIGHT = 72; // px of the box
+
+function addBox(node) {
+  const box = document.createElement("textarea");
+  box.readOnly = true;
+  box.className = "comfy-multiline-input";
+  box.setAttribute("aria-label", "Reverie warnings");
+  Object.assign(box.style, { width: "100%", height: "100%", boxSizing: "border-box", resize: "none" });
+  const widget = node.addDOMWidget(NAME, "reverie_warnings", box, {
+    serialize: false,
+    getValue: () => box.value,
+    setValue: (text) => { box.value = text; },
+    getMinHeight: () => HEIGHT,
+  });
+  widget.serialize = false;
+  const [width, height] = node.computeSize(); // grow the node so the box lies inside it
+  node.setSize([Math.max(node.size[0], width), Math.max(node.size[1], height)]);
+  return widget;
+}
 
 function show(node, lines) {
   let widget = node.widgets?.find((w) => w.name === NAME);
   if (!lines.length) {
     if (widget) {
-      widget.onRemove?.();
-      node.widgets.splice(node.widgets.indexOf(widget), 1);
+      node.removeWidget(widget);
       node.setSize(node.computeSize());
     }
     return;
   }
-  if (!widget) {
-    widget = ComfyWidgets.STRING(node, NAME, ["STRING", { multiline: true }], app).widget;
-    widget.serialize = false; // a report, not a setting: not saved in widgets_values
-    if (widget.inputEl) widget.inputEl.readOnly = true;
-    const [width, height] = node.computeSize(); // grow the node so the box lies inside it
-    node.setSize([Math.max(node.size[0], width), Math.max(node.size[1], height)]);
-  }
+  widget ??= addBox(node);
   widget.value = lines.join("\n\n");
   node.setDirtyCanvas(true, true);
 }
