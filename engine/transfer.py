@@ -18,6 +18,7 @@ from .losses import TVLoss
 from .objectives import Objective
 from .optimize import Callback, NonFiniteLoss, Progress, feature_loss, optimize, whole_image
 from .pyramid import Pyramid, resize
+from .step_rules import BoundedLBFGS
 from .style import ContentObjective, StyleObjective, Size, check_image, image_objectives
 from .tiles import exact_tiles, tile_grid, tiled_sums
 
@@ -143,11 +144,11 @@ class EMA:
 
 def make_optimizer(settings: TransferSettings, x: torch.Tensor,
                    previous: torch.optim.Optimizer | None = None) -> torch.optim.Optimizer:
-    """Adam (warm-started from `previous`, its moments resized to `x`) or L-BFGS (fresh: its history
-    of differences at another size means nothing here). One L-BFGS step is one iteration and one
-    loss evaluation (no line search, as neural-style)."""
+    """Adam (warm-started from `previous`, its moments resized to `x`) or L-BFGS inside [0, 1] (fresh: its
+    history of differences at another size means nothing here). One L-BFGS step is one iteration and
+    usually one loss evaluation; its loss never rises (see BoundedLBFGS)."""
     if settings.optimizer == "lbfgs":
-        return torch.optim.LBFGS([x], lr=settings.learning_rate, max_iter=1, history_size=LBFGS_HISTORY)
+        return BoundedLBFGS([x], lr=settings.learning_rate, history=LBFGS_HISTORY)
     opt = torch.optim.Adam([x], lr=settings.learning_rate, betas=ADAM_BETAS)
     if previous is not None and previous.state:
         (old,) = previous.state.values()
