@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .backends import repeated_shapes
 from .colour import COLOUR_MODES, luminance_only, match_histogram
 from .features import FeatureNet
 from .losses import TVLoss
@@ -189,26 +190,27 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
     loss_fn = feature_loss(net, objective)
     grid = tile_grid(net, settings.tile, settings.halo) if settings.tile else None
     x, opt = init.detach(), None
-    for level, size in enumerate(sizes):
-        tiles = None if grid is None or grid.fits(*size) else grid
-        warnings = [w for term in image_objectives(objective) for w in term.retarget(net, size, tiles)]
-        report.warnings = list(dict.fromkeys(warnings))  # those of the largest size reached
-        x = resize(x, size).clamp(0, 1).requires_grad_(True)
-        opt = make_optimizer(settings, x, opt)
-        ema = EMA(x.detach(), settings.ema) if settings.ema else None
-        evaluate = whole_image(loss_fn) if tiles is None else \
-            exact_tiles(net, objective, tiles, lagged=settings.tile_statistics == "lagged")
-        try:
-            x = optimize(x, evaluate, opt, settings.steps, _observer(report, ema, callback), level, len(sizes))
-        except NonFiniteLoss as e:
-            if e.image is None:
-                raise
-            report.stopped = f"{e} Stopped; kept the last image with a finite loss."
-            report.warnings.append(report.stopped)
-            x = resize(e.image, (height, width))
-            break
-        if ema is not None:
-            x = ema.get().clamp(0, 1)
+    with repeated_shapes(init.device):  # each level repeats its shape for every step
+        for level, size in enumerate(sizes):
+            tiles = None if grid is None or grid.fits(*size) else grid
+            warnings = [w for term in image_objectives(objective) for w in term.retarget(net, size, tiles)]
+            report.warnings = list(dict.fromkeys(warnings))  # those of the largest size reached
+            x = resize(x, size).clamp(0, 1).requires_grad_(True)
+            opt = make_optimizer(settings, x, opt)
+            ema = EMA(x.detach(), settings.ema) if settings.ema else None
+            evaluate = whole_image(loss_fn) if tiles is None else \
+                exact_tiles(net, objective, tiles, lagged=settings.tile_statistics == "lagged")
+            try:
+                x = optimize(x, evaluate, opt, settings.steps, _observer(report, ema, callback), level, len(sizes))
+            except NonFiniteLoss as e:
+                if e.image is None:
+                    raise
+                report.stopped = f"{e} Stopped; kept the last image with a finite loss."
+                report.warnings.append(report.stopped)
+                x = resize(e.image, (height, width))
+                break
+            if ema is not None:
+                x = ema.get().clamp(0, 1)
     if settings.colour == "luminance":
         x = luminance_only(x, content)
     if report.stopped is None:
