@@ -31,14 +31,16 @@ from safetensors.torch import save_file
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from shared_data import SHARED  # noqa: E402
+
 from engine.features import FeatureNet  # noqa: E402
 from engine.models import get_spec, load_cnn  # noqa: E402
 from engine.objectives import Objective  # noqa: E402
 from engine.style import ContentObjective, StyleObjective  # noqa: E402
 from engine.transfer import TransferSettings, transfer  # noqa: E402
 
-PARTIAL = ROOT.parent / "shared" / "weights" / "vgg19_partial_conv1_1-conv3_4.safetensors"
-STARRY = ROOT.parent / "shared" / "testdata" / "images" / "starry_night.jpg"
+PARTIAL = SHARED / "weights" / "vgg19_partial_conv1_1-conv3_4.safetensors"
+STARRY = SHARED / "testdata" / "images" / "starry_night.jpg"
 CONTENT_LAYERS = ["relu3_2"]
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1"]  # Gatys et al.'s, as far as the partial VGG19 goes
 

@@ -45,7 +45,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SHARED = ROOT.parent / "shared"
+from shared_data import SHARED  # noqa: E402
+
 WEIGHTS = SHARED / "weights" / "vgg19_partial_conv1_1-conv3_4.safetensors"
 STYLE = SHARED / "testdata" / "images" / "starry_night.jpg"
 CONTENT = SHARED / "testdata" / "images" / "chelsea.png"

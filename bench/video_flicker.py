@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
+
+from shared_data import SHARED  # noqa: E402
 
 from engine.dream import DreamSettings  # noqa: E402
 from engine.features import FeatureNet  # noqa: E402

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .backends import repeated_shapes
 from .colour import COLOUR_MODES, luminance_only, match_histogram
 from .features import FeatureNet
 from .losses import TVLoss
 from .objectives import Objective
 from .optimize import Callback, Diverged, Progress, feature_loss, optimize, whole_image
 from .pyramid import Pyramid, resize
+from .step_rules import BoundedLBFGS
 from .style import ContentObjective, StyleObjective, Size, check_image, image_objectives
 from .tiles import exact_tiles, tile_grid, tiled_sums
 
@@ -143,11 +145,11 @@ class EMA:
 
 def make_optimizer(settings: TransferSettings, x: torch.Tensor,
                    previous: torch.optim.Optimizer | None = None) -> torch.optim.Optimizer:
-    """Adam (warm-started from `previous`, its moments resized to `x`) or L-BFGS (fresh: its history
-    of differences at another size means nothing here). One L-BFGS step is one iteration and one
-    loss evaluation (no line search, as neural-style)."""
+    """Adam (warm-started from `previous`, its moments resized to `x`) or L-BFGS inside [0, 1] (fresh: its
+    history of differences at another size means nothing here). One L-BFGS step is one iteration and
+    usually one loss evaluation; its loss never rises (see BoundedLBFGS)."""
     if settings.optimizer == "lbfgs":
-        return torch.optim.LBFGS([x], lr=settings.learning_rate, max_iter=1, history_size=LBFGS_HISTORY)
+        return BoundedLBFGS([x], lr=settings.learning_rate, history=LBFGS_HISTORY)
     opt = torch.optim.Adam([x], lr=settings.learning_rate, betas=ADAM_BETAS)
     if previous is not None and previous.state:
         (old,) = previous.state.values()
@@ -188,26 +190,27 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
     loss_fn = feature_loss(net, objective)
     grid = tile_grid(net, settings.tile, settings.halo) if settings.tile else None
     x, opt = init.detach(), None
-    for level, size in enumerate(sizes):
-        tiles = None if grid is None or grid.fits(*size) else grid
-        warnings = [w for term in image_objectives(objective) for w in term.retarget(net, size, tiles)]
-        report.warnings = list(dict.fromkeys(warnings))  # those of the largest size reached
-        x = resize(x, size).clamp(0, 1).requires_grad_(True)
-        opt = make_optimizer(settings, x, opt)
-        ema = EMA(x.detach(), settings.ema) if settings.ema else None
-        evaluate = whole_image(loss_fn) if tiles is None else \
-            exact_tiles(net, objective, tiles, lagged=settings.tile_statistics == "lagged")
-        try:
-            x = optimize(x, evaluate, opt, settings.steps, _observer(report, ema, callback), level, len(sizes))
-        except Diverged as e:
-            if e.image is None:
-                raise
-            report.stopped = str(e)
-            report.warnings.append(report.stopped)
-            x = resize(e.image, (height, width))
-            break
-        if ema is not None:
-            x = ema.get().clamp(0, 1)
+    with repeated_shapes(init.device):  # each level repeats its shape for every step
+        for level, size in enumerate(sizes):
+            tiles = None if grid is None or grid.fits(*size) else grid
+            warnings = [w for term in image_objectives(objective) for w in term.retarget(net, size, tiles)]
+            report.warnings = list(dict.fromkeys(warnings))  # those of the largest size reached
+            x = resize(x, size).clamp(0, 1).requires_grad_(True)
+            opt = make_optimizer(settings, x, opt)
+            ema = EMA(x.detach(), settings.ema) if settings.ema else None
+            evaluate = whole_image(loss_fn) if tiles is None else \
+                exact_tiles(net, objective, tiles, lagged=settings.tile_statistics == "lagged")
+            try:
+                x = optimize(x, evaluate, opt, settings.steps, _observer(report, ema, callback), level, len(sizes))
+            except Diverged as e:
+                if e.image is None:
+                    raise
+                report.stopped = str(e)
+                report.warnings.append(report.stopped)
+                x = resize(e.image, (height, width))
+                break
+            if ema is not None:
+                x = ema.get().clamp(0, 1)
     if settings.colour == "luminance":
         x = luminance_only(x, content)
     if report.stopped is None:

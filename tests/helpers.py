@@ -1,19 +1,37 @@
 """Shared test helpers."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# $REVERIE_SHARED, else ../shared beside the repository (the same rule as bench/shared_data.py)
+SHARED = Path(os.environ.get("REVERIE_SHARED") or ROOT.parent / "shared")
+DEVICE_VARIABLE = "REVERIE_TEST_DEVICE"
+
+
+def device_under_test():
+    """The device the device tests run on: $REVERIE_TEST_DEVICE (cpu when unset; scripts/gpu_check.sh sets
+    cuda). Asking for a device torch cannot use fails the test rather than quietly testing the CPU."""
+    import torch
+
+    name = os.environ.get(DEVICE_VARIABLE, "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        pytest.fail(f"{DEVICE_VARIABLE}={name} but torch {torch.__version__} sees no CUDA device.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        pytest.fail(f"{DEVICE_VARIABLE}={name} but this torch has no MPS device.")
+    return device
 
 
 def shared_file(relative: str) -> Path:
     """A file under ../shared, or a skip saying it is absent."""
     path = SHARED / relative
     if not path.is_file():
-        pytest.skip(f"{relative} not found: ../shared (pretrained weights and test images) is not beside the repo")
+        pytest.skip(f"{relative} not found: ../shared (pretrained weights and test images) is not beside the repo "
+                    f"and $REVERIE_SHARED does not name it")
     return path
 
 

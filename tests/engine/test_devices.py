@@ -61,3 +61,17 @@ def test_colour_preservation_stays_on_the_device():
     from reverie.engine.colour import luminance_only, match_histogram
     x, ref = torch.empty(2, 3, 8, 8, device=META), torch.empty(1, 3, 6, 6, device=META)
     assert luminance_only(x, ref).device == META and match_histogram(x, ref).device == META
+
+
+def test_cudnn_times_repeated_shapes_on_cuda_only():
+    """transfer's levels let cuDNN pick the fastest algorithms on CUDA and leave every setting as it was;
+    other devices see no change. (The flags are plain settings: this needs no GPU.)"""
+    from reverie.engine.backends import repeated_shapes
+    cudnn = torch.backends.cudnn
+    before = (cudnn.benchmark, cudnn.deterministic, cudnn.enabled)
+    for name in ("cpu", "mps", "meta"):
+        with repeated_shapes(torch.device(name)):
+            assert (cudnn.benchmark, cudnn.deterministic, cudnn.enabled) == before
+    with repeated_shapes(torch.device("cuda:0")):
+        assert cudnn.benchmark and (cudnn.deterministic, cudnn.enabled) == before[1:]
+    assert (cudnn.benchmark, cudnn.deterministic, cudnn.enabled) == before

@@ -158,7 +158,7 @@ def style_run(net, tile: int, optimizer: str = "adam", statistics: str = "exact"
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_a_tiled_run_is_the_untiled_run_without_seams(vgg_net, optimizer):
     """Adam and L-BFGS with a pyramid: the tiled run's style and content losses are within 5 % of the untiled
-    run's (Adam's is the same image; L-BFGS without a line search amplifies float-order differences), and no
+    run's (Adam's is the same image; L-BFGS's curvature amplifies float-order differences), and no
     tile border shows: the image's change across a border column is no larger than across the other columns."""
     grid = tile_grid(vgg_net, 64)
     untiled, report = style_run(vgg_net, 0, optimizer)

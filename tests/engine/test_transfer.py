@@ -185,8 +185,8 @@ class NaNAfter(Objective):
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_non_finite_loss_stops_and_keeps_the_last_good_image(net, optimizer):
     """The run stops at the next check after the NaN, returns the image with the lowest finite loss (the last
-    one before the NaN here) at the output size, and the report names the step; a loss that is NaN from the
-    start is a ValueError."""
+    one before the NaN here) at the output size, and the report names the evaluation; a loss that is NaN from
+    the start is a ValueError. (L-BFGS's first step evaluates twice: at the start and where it moves.)"""
     start = pattern(13, (0.5, 0.5, 0.5), (32, 32))
     objective = StyleObjective([pattern(14, (0.2, 0.6, 0.2))], LAYERS) + NaNAfter(calls=5)
     seen = []
