@@ -5,23 +5,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from torch import nn
 
 from .architectures import ARCHITECTURES
+from .download import Download, Progress, fetch
 from .spec import Layer, ModelSpec, Preprocess, unknown_layer_message
-from .weights import read_state_dict
+from .weights import read_metadata, read_state_dict
 
 
 @dataclass
 class CNN:
-    """A frozen network with its spec, input convention and how many stages have weights."""
+    """A frozen network with its spec, input convention, weights file (name and path) and how many
+    stages have weights."""
 
     spec: ModelSpec
     module: nn.Module
     preprocess: Preprocess
     weights: str
     depth: int
+    path: Path | None = None
 
     def layer(self, name: str) -> Layer:
         """The layer `name`, checked to exist and to be computed by stages that have weights."""
@@ -54,6 +56,19 @@ def get_spec(architecture: str | ModelSpec) -> ModelSpec:
     return ARCHITECTURES[architecture]
 
 
+DOWNLOADS: dict[str, tuple[ModelSpec, Download]] = {
+    d.name: (spec, d) for spec in ARCHITECTURES.values() for d in spec.downloads}
+
+
+def default_weights(spec: ModelSpec, folder: str | Path, progress: Progress | None = None) -> Path | None:
+    """The spec's own weights (`spec.default_weights()`: a pip package, torch's cache), else its first
+    download in `folder`, fetched there first when it is not there yet; None if it has neither."""
+    found = spec.default_weights()
+    if found is not None:
+        return Path(found)
+    return fetch(spec.downloads[0], folder, progress) if spec.downloads else None
+
+
 POOLING = ("max", "average")
 PADDING = ("zeros", "replicate", "reflect")
 
@@ -82,6 +97,7 @@ def load_cnn(architecture: str | ModelSpec, weights: str | Path | None = None,
     name = Path(path).name
     with torch.device("meta"):
         module = spec.build()
+        _size_classifier(spec, module, state)
     depth = _fit(spec, module, state, name)
     for stage in spec.stages[depth:]:
         module.set_submodule(stage, nn.Identity())  # no weights for it: never run, never allocated
@@ -89,7 +105,18 @@ def load_cnn(architecture: str | ModelSpec, weights: str | Path | None = None,
     module.load_state_dict(state, strict=False)
     module.eval().requires_grad_(False).to(dtype)
     _adapt(module, pooling, padding)
-    return CNN(spec, module, choose_preprocess(spec, path, state, preprocessing), name, depth)
+    return CNN(spec, module, choose_preprocess(spec, path, state, preprocessing), name, depth, Path(path))
+
+
+def _size_classifier(spec: ModelSpec, module: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Rebuilds the spec's linear classifier with as many outputs as the file's (Places365: 365)."""
+    if spec.classifier is None:
+        return
+    path = spec.layers[spec.classifier]
+    layer, weight = module.get_submodule(path), state.get(path + ".weight")
+    if (isinstance(layer, nn.Linear) and weight is not None and weight.dim() == 2
+            and weight.shape[1] == layer.in_features and weight.shape[0] != layer.out_features):
+        module.set_submodule(path, nn.Linear(layer.in_features, weight.shape[0], bias=layer.bias is not None))
 
 
 PREPROCESS_METADATA = "reverie.preprocess"
@@ -101,20 +128,12 @@ def choose_preprocess(spec: ModelSpec, path: str | Path, state: dict[str, torch.
     metadata names (`{"reverie.preprocess": "caffe"}`), else what `spec.detect_preprocess` reads from
     the weights themselves, else the spec's default."""
     if preprocessing is None:
-        preprocessing = _metadata(path).get(PREPROCESS_METADATA)
+        preprocessing = read_metadata(path).get(PREPROCESS_METADATA)
     if preprocessing is not None:
         return spec.preprocessing(preprocessing)
     detected = spec.detect_preprocess(state)
     assert detected is None or detected in spec.preprocess, f"{spec.name}: detected {detected} is not listed"
     return detected or spec.preprocess[0]
-
-
-def _metadata(path: str | Path) -> dict[str, str]:
-    """A .safetensors file's string metadata (empty for other formats)."""
-    if Path(path).suffix.lower() != ".safetensors":
-        return {}
-    with safe_open(str(path), framework="pt") as f:
-        return f.metadata() or {}
 
 
 def _materialise(module: nn.Module) -> nn.Module:
@@ -185,4 +204,4 @@ def guess_architecture(state: dict[str, torch.Tensor], exclude: str = "") -> str
     return best if best_score >= 0.5 else None
 
 
-__all__ = ["CNN", "load_cnn", "get_spec", "choose_preprocess", "guess_architecture", "unknown_layer_message"]
+__all__ = ["CNN", "DOWNLOADS", "default_weights", "load_cnn", "get_spec", "choose_preprocess", "guess_architecture", "unknown_layer_message"]

@@ -7,6 +7,8 @@ from typing import Callable, Mapping
 import torch
 from torch import nn
 
+from .download import Download
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -36,6 +38,9 @@ class Preprocess:
 TORCHVISION = Preprocess("torchvision", IMAGENET_MEAN, IMAGENET_STD)
 CAFFE_VGG = Preprocess("caffe", (103.939, 116.779, 123.68), scale=255.0, bgr=True)
 CAFFE_GOOGLENET = Preprocess("caffe", (104.0, 117.0, 123.0), scale=255.0, bgr=True)
+# The MIT Places GoogLeNets' mean images, averaged per channel (B, G, R), as pytorch-caffe-models gives them.
+CAFFE_PLACES365 = Preprocess("caffe_places365", (104.051, 112.514, 116.676), scale=255.0, bgr=True)
+CAFFE_PLACES205 = Preprocess("caffe_places205", (105.417, 113.753, 116.047), scale=255.0, bgr=True)
 TENSORFLOW = Preprocess("tensorflow", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 
 
@@ -63,7 +68,11 @@ class ModelSpec:
     `build()`'s; `default_weights` finds the spec's own weights (a path, or None; it may download, and
     raises a ValueError naming the file to fetch by hand when it cannot). `detect_preprocess` looks at a
     converted state dict and names the input convention it was trained for, or None when it can't tell
-    (then the first of `preprocess` applies); it must return one of `preprocess`.
+    (then the first of `preprocess` applies); it must return one of `preprocess`. `classifier` is the
+    layer whose channels are the classes (the logits), if the net has one; when a file's classifier has
+    another number of outputs (Places365's 365), that layer is built with the file's width.
+    `downloads` are published files of this architecture that Load CNN can fetch into its models folder;
+    the first is the default weights when `default_weights` finds none.
     """
 
     name: str
@@ -78,6 +87,8 @@ class ModelSpec:
     default_weights: Callable[[], str | None] = field(default=lambda: None)
     weights_hint: str = ""
     detect_preprocess: Callable[[dict[str, torch.Tensor]], Preprocess | None] = field(default=lambda sd: None)
+    classifier: str | None = None
+    downloads: tuple[Download, ...] = ()
 
     def layer(self, name: str) -> Layer:
         """The catalogue entry for `name`; a ValueError naming the closest valid names otherwise."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
@@ -40,3 +41,11 @@ def _unwrap(obj: object, name: str) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(f"{name} holds no state dict (a mapping of names to tensors).")
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """A .safetensors file's string metadata (empty for other formats)."""
+    if Path(path).suffix.lower() != ".safetensors":
+        return {}
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata() or {}

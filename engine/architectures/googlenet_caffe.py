@@ -1,16 +1,26 @@
 """BVLC GoogLeNet exactly as Caffe's deploy.prototxt computes it (LRN, ceil-mode pools, BGR 0..255).
 
-Layer names are Caffe's blob names (`inception_4c/output`); weight files use Caffe's layer names
-with `/` written as `_` (`inception_4c_3x3.weight`), which `convert_keys` maps onto this module.
+Layer names are Caffe's blob names (`inception_4c/output`). `convert_keys` reads the published PyTorch
+ports as they are:
+- Caffe layer names with `/` written as `_` (`inception_4c_3x3.weight`): the shared file, and
+  neural-dream's `bvlc_googlenet.pth` / `googlenet_places365.pth`, which add the auxiliary heads
+  (`loss1_conv`, `loss1_fc_1`, `loss1_classifier_1`, `loss2_*`; ignored) and carry no final classifier
+  (`loss3/classifier` is then unavailable, as in any partial file); MMdnn writes it `loss3_classifier_1`;
+- pytorch-caffe-models' module paths (`conv1`, `conv2_reduce`, `conv2`, `inception_4c.conv_3x3`,
+  `inception_4c.pool_proj`, `loss3_classifier`).
+The classifier takes the file's width (Places365: 365 classes, Places205: 205), and the width picks
+the Places mean when the file names no input convention.
 """
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 import torch
 from torch import nn
 
-from ..spec import CAFFE_GOOGLENET, ModelSpec
+from ..download import Download
+from ..spec import CAFFE_GOOGLENET, CAFFE_PLACES205, CAFFE_PLACES365, ModelSpec, Preprocess
 
 # name: (in, 1x1, 3x3_reduce, 3x3, 5x5_reduce, 5x5, pool_proj)
 INCEPTIONS = OrderedDict(
@@ -121,16 +131,58 @@ STAGES = ("conv1", "pool1", "conv2", "pool2", "inception_3a", "inception_3b", "p
           "pool5", "flatten", "loss3")
 
 
+PORT_NAMES = {"conv1": "conv1_7x7_s2", "conv2_reduce": "conv2_3x3_reduce", "conv2": "conv2_3x3",
+              "loss3_classifier_1": "loss3_classifier"}  # pytorch-caffe-models' stem, MMdnn's classifier
+PORT_INCEPTION = re.compile(r"^(inception_\d[a-e])\.(?:conv_)?(.+)$")  # inception_4c.conv_3x3 -> inception_4c_3x3
+
+
+def caffe_name(module: str) -> str:
+    """A port's module path as the Caffe layer name with `/` written `_` (`inception_4c_3x3`)."""
+    if module in PORT_NAMES:
+        return PORT_NAMES[module]
+    inception = PORT_INCEPTION.match(module)
+    return f"{inception[1]}_{inception[2]}" if inception else module
+
+
 def convert_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Maps Caffe-style keys (`inception_4c_3x3.weight`) onto this module (`inception_4c.3x3.weight`)."""
+    """Maps the ports' keys (see the module docstring) onto this module (`inception_4c.3x3.weight`)."""
     out = {}
     for key, value in state.items():
+        module, _, param = key.rpartition(".")
+        name = caffe_name(module)
         for stage in sorted(STAGES, key=len, reverse=True):
-            if key.startswith(stage + "_"):
-                key = stage + "." + key[len(stage) + 1:]
+            if name.startswith(stage + "_"):
+                name = stage + "." + name[len(stage) + 1:]
                 break
-        out[key] = value
+        out[f"{name}.{param}" if module else key] = value
     return out
+
+
+CLASSIFIERS = re.compile(r"^loss[123][._]classifier(?:_1)?\.weight$")  # the final one or an auxiliary one
+PLACES = {365: CAFFE_PLACES365, 205: CAFFE_PLACES205}
+
+
+def detect_preprocess(state: dict[str, torch.Tensor]) -> Preprocess | None:
+    """The Places mean for a 365- or 205-way classifier (final or auxiliary); None (BVLC's) otherwise."""
+    widths = {v.shape[0] for k, v in state.items() if CLASSIFIERS.match(k)}
+    return next((PLACES[w] for w in widths if w in PLACES), None)
+
+
+# pytorch-caffe-models (Katherine Crowson, MIT) publishes the ports as GitHub release assets whose names
+# carry the leading 16-17 digits of their SHA-256 (torch.hub's check_hash); no full digest is published.
+RELEASES = "https://github.com/crowsonkb/pytorch-caffe-models/releases/download/models-2/"
+DOWNLOADS = (
+    Download("bvlc_googlenet-1f25f8c8778a8802.pth", RELEASES + "bvlc_googlenet-1f25f8c8778a8802.pth",
+             "1f25f8c8778a8802", 28_000_000, "BVLC GoogLeNet (ImageNet, 1000 classes)",
+             "BVLC's bvlc_googlenet (unrestricted use), ported by pytorch-caffe-models"),
+    Download("googlenet_places365-da1e6512eb7d2613.pth", RELEASES + "googlenet_places365-da1e6512eb7d2613.pth",
+             "da1e6512eb7d2613", 25_400_000, "GoogLeNet Places365 (scenes, 365 classes)",
+             "MIT CSAIL's Places365-GoogLeNet (CC BY, as the Places365 project releases its CNNs), ported by "
+             "pytorch-caffe-models"),
+    Download("googlenet_places205-b57a3fc7a34557585.pth", RELEASES + "googlenet_places205-b57a3fc7a34557585.pth",
+             "b57a3fc7a34557585", 24_700_000, "GoogLeNet Places205 (scenes, 205 classes)",
+             "MIT CSAIL's Places205-GoogLeNet, ported by pytorch-caffe-models"),
+)
 
 
 SPEC = ModelSpec(
@@ -139,10 +191,13 @@ SPEC = ModelSpec(
     build=build,
     stages=STAGES,
     layers=_layers(),
-    preprocess=(CAFFE_GOOGLENET,),
+    preprocess=(CAFFE_GOOGLENET, CAFFE_PLACES365, CAFFE_PLACES205),
     min_size=32,
     default_layers={"inception_4c/output": 1.0},
     convert_keys=convert_keys,
     weights_hint="googlenet_caffe.safetensors (BVLC GoogLeNet converted from Caffe, keys like "
-                 "'inception_4c_3x3.weight')",
+                 "'inception_4c_3x3.weight'), or neural-dream's / pytorch-caffe-models' bvlc_googlenet .pth",
+    detect_preprocess=detect_preprocess,
+    classifier="loss3/classifier",
+    downloads=DOWNLOADS,
 )
