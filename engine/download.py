@@ -94,7 +94,7 @@ def _transfer(url: str, part: Path, progress: Progress | None, timeout: float, d
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             length = response.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else None
-            while chunk := response.read(CHUNK):
+            while chunk := response.read1(CHUNK):  # what has arrived, so progress and errors count it
                 out.write(chunk)
                 received += len(chunk)
                 if progress is not None:

@@ -66,7 +66,12 @@ def default_weights(spec: ModelSpec, folder: str | Path, progress: Progress | No
     found = spec.default_weights()
     if found is not None:
         return Path(found)
-    return fetch(spec.downloads[0], folder, progress) if spec.downloads else None
+    if not spec.downloads:
+        return None
+    try:
+        return fetch(spec.downloads[0], folder, progress)
+    except ValueError as e:
+        raise ValueError(f"{e} Or use {spec.weights_hint}.") from e
 
 
 POOLING = ("max", "average")

@@ -3,20 +3,25 @@ from __future__ import annotations
 
 import os
 
+from pathlib import Path
+
 import comfy.model_management as mm
+import comfy.utils
 import folder_paths
 import torch
 from comfy_api.latest import io
 
 from ..engine.architectures import ARCHITECTURES
+from ..engine.download import Progress, fetch
 from ..engine.layers import parse_layers
 from ..engine.models import CNN as LoadedCNN
-from ..engine.models import PADDING, POOLING, load_cnn
+from ..engine.models import DOWNLOADS, PADDING, POOLING, default_weights, load_cnn
 from .schema import schema
 from .types import CNN, LAYERS
 
 FOLDER = "cnn"
 DEFAULT_WEIGHTS = "default"
+DOWNLOAD_PREFIX = "download/"  # combo entries for published files not in models/cnn yet
 AUTO = "auto"
 PREPROCESSING = (AUTO, *sorted({p.name for spec in ARCHITECTURES.values() for p in spec.preprocess}))
 DEFAULT_ARCHITECTURE = "efficientnet_lite0"
@@ -26,7 +31,43 @@ folder_paths.add_model_folder_path(FOLDER, os.path.join(folder_paths.models_dir,
 
 
 def _weight_files() -> list[str]:
-    return [DEFAULT_WEIGHTS] + folder_paths.get_filename_list(FOLDER)
+    """'default', the files in models/cnn, then a `download/<file>` entry for each published file that
+    Load CNN can fetch and that is not there yet."""
+    present = folder_paths.get_filename_list(FOLDER)
+    missing = [DOWNLOAD_PREFIX + name for name in DOWNLOADS if name not in present]
+    return [DEFAULT_WEIGHTS, *present, *missing]
+
+
+def _download_folder() -> Path:
+    """Where fetched weights go: the first models/cnn folder (ComfyUI's own)."""
+    return Path(folder_paths.get_folder_paths(FOLDER)[0])
+
+
+def _downloadable(weights: str) -> str | None:
+    """The file name behind a `download/<file>` entry, if `weights` is one."""
+    return weights.removeprefix(DOWNLOAD_PREFIX) if weights.startswith(DOWNLOAD_PREFIX) else None
+
+
+def _progress_bar() -> Progress:
+    bar = comfy.utils.ProgressBar(1)
+
+    def update(received: int, expected: int | None) -> None:
+        mm.throw_exception_if_processing_interrupted()
+        bar.update_absolute(received, max(expected or received, received, 1))
+
+    return update
+
+
+def _weights_path(architecture: str, weights: str) -> Path | None:
+    """The file to load: a models/cnn file, a published one (fetched into models/cnn on first use), or for
+    'default' the architecture's own weights (found, or fetched into models/cnn when it has a download)."""
+    name = _downloadable(weights)
+    if name is not None:
+        present = folder_paths.get_full_path(FOLDER, name)
+        return Path(present) if present else fetch(DOWNLOADS[name][1], _download_folder(), _progress_bar())
+    if weights != DEFAULT_WEIGHTS:
+        return Path(folder_paths.get_full_path_or_raise(FOLDER, weights))
+    return default_weights(ARCHITECTURES[architecture], _download_folder(), _progress_bar())
 
 
 class LoadCNN(io.ComfyNode):
@@ -41,14 +82,20 @@ class LoadCNN(io.ComfyNode):
             description="Loads a pretrained image classifier whose layers Dream and the style losses read. "
                         "Weights come from ComfyUI's models/cnn folder (.safetensors preferred; .pth/.pt "
                         "state dicts are read with weights_only=True) or, with 'default', from the "
-                        "architecture's own source (a pip package or torchvision's cache).",
+                        "architecture's own source (a pip package, torchvision's cache, or a published file "
+                        "fetched into models/cnn on first use). 'download/...' entries are published "
+                        "files (BVLC GoogLeNet, Places365 and Places205 GoogLeNets) fetched the same way, "
+                        "checked against their pinned SHA-256.",
             inputs=[
                 io.Combo.Input("architecture", options=names,
                                default=DEFAULT_ARCHITECTURE if DEFAULT_ARCHITECTURE in names else names[0],
                                tooltip="The network design; the weights file must be made for it."),
                 io.Combo.Input("weights", options=_weight_files(), default=DEFAULT_WEIGHTS,
-                               tooltip="A file in models/cnn, or 'default' for weights that need no "
-                                       "file of yours (EfficientNet-Lite0's pip package, torchvision's cache)."),
+                               tooltip="A file in models/cnn; 'default' for the architecture's own weights "
+                                       "(EfficientNet-Lite0 and BVLC GoogLeNet are fetched into models/cnn "
+                                       "once when missing, torchvision's into its cache); 'download/<file>' "
+                                       "fetches that published file into models/cnn (19-28 MB) "
+                                       "the first time it runs. Offline, the error says what to put where."),
                 io.Combo.Input("preprocessing", options=list(PREPROCESSING), default=AUTO,
                                tooltip="How pixels are fed to the net: 'auto' reads the file (e.g. Caffe "
                                        "VGG weights want BGR 0..255); override only for unusual files."),
@@ -67,20 +114,32 @@ class LoadCNN(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, weights: str) -> bool | str:  # only `weights`: ComfyUI still checks the others
-        if weights != DEFAULT_WEIGHTS and folder_paths.get_full_path(FOLDER, weights) is None:
+    def validate_inputs(cls, weights: str, architecture: str = DEFAULT_ARCHITECTURE) -> bool | str:
+        if architecture not in ARCHITECTURES:  # named here, so the host leaves this combo to us
+            return f"architecture {architecture!r} is unknown; valid: {', '.join(ARCHITECTURES)}."
+        name = _downloadable(weights)
+        if name is not None:
+            if name not in DOWNLOADS:
+                known = ", ".join(DOWNLOAD_PREFIX + n for n in DOWNLOADS)
+                return f"weights {weights!r} is no file Load CNN can download; it can download {known}."
+            spec = DOWNLOADS[name][0]
+            if spec.name != architecture:
+                return (f"weights {weights!r} is a {spec.title} file; set architecture to {spec.name!r} "
+                        f"(it is {architecture!r}).")
+        elif weights != DEFAULT_WEIGHTS and folder_paths.get_full_path(FOLDER, weights) is None:
             return f"Weights file {weights!r} is not in models/{FOLDER}; pick another or 'default'."
         return True
 
     @classmethod
     def fingerprint_inputs(cls, weights: str, **_) -> object:
-        path = None if weights == DEFAULT_WEIGHTS else folder_paths.get_full_path(FOLDER, weights)
+        name = _downloadable(weights) or (None if weights == DEFAULT_WEIGHTS else weights)
+        path = folder_paths.get_full_path(FOLDER, name) if name else None
         return os.path.getmtime(path) if path else weights
 
     @classmethod
     def execute(cls, architecture: str, weights: str, preprocessing: str, pooling: str, padding: str,
                 precision: str) -> io.NodeOutput:
-        path = None if weights == DEFAULT_WEIGHTS else folder_paths.get_full_path_or_raise(FOLDER, weights)
+        path = _weights_path(architecture, weights)
         dtype = PRECISIONS[precision] or mm.vae_dtype(mm.get_torch_device(), [torch.bfloat16])
         with torch.inference_mode(False):  # weights made in inference mode could not be used by autograd
             cnn = load_cnn(architecture, path, None if preprocessing == AUTO else preprocessing, pooling, padding,

@@ -97,3 +97,68 @@ def real_clip(frames: int = 6, start: int = 32, every: int = 2, size: tuple[int,
         decoded = [f.to_image() for _, f in zip(range(start + frames * every), container.decode(video=0))]
     chosen = [np.array(im.resize(size, Image.BICUBIC)) for im in decoded[start::every][:frames]]
     return torch.from_numpy(np.stack(chosen)).float().div(255).permute(0, 3, 1, 2).contiguous()
+
+
+class Loopback:
+    """An HTTP server on 127.0.0.1 standing in for the internet: `files` maps a path (`/name`) to bytes.
+
+    `drop` paths announce their full length but send half and close; `stall` paths send half and then
+    nothing for `stall_s` seconds; `requests` records every path asked for. Use as a context manager.
+    """
+
+    def __init__(self, files: dict[str, bytes], drop: tuple[str, ...] = (), stall: tuple[str, ...] = (),
+                 stall_s: float = 5.0):
+        import http.server
+        import threading
+        import time
+
+        self.files, self.requests = files, []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests.append(self.path)
+                data = outer.files.get(self.path)
+                if data is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.path in drop or self.path in stall:
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    if self.path in stall:
+                        time.sleep(stall_s)
+                    self.close_connection = True
+                    return
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> "Loopback":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def closed_port_url() -> str:
+    """A loopback URL on which nothing listens: what a machine without network sees."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
