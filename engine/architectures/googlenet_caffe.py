@@ -168,6 +168,21 @@ def detect_preprocess(state: dict[str, torch.Tensor]) -> Preprocess | None:
     return next((PLACES[w] for w in widths if w in PLACES), None)
 
 
+# Class names, one per line: MIT CSAIL's own list for Places365 (`/a/airfield 0` lines, MIT licence) and
+# neural-dream's for Places205 (MIT licence), at fixed commits; the hashes are those of these files' bytes.
+PLACES365_NAMES = Download(
+    "googlenet_places365-da1e6512eb7d2613.classes.txt",
+    "https://raw.githubusercontent.com/CSAILVision/places365/5260c7f668d6c4d5bb7a0588b90405aed3a8eec1/"
+    "categories_places365.txt",
+    "2affba635eb657e7ca95f4e6cc69bd9fac29ef4c32aeb83cafdfcd06ec6a1ea6", 6_833, "Places365 class names",
+    "CSAILVision/places365 categories_places365.txt")
+PLACES205_NAMES = Download(
+    "googlenet_places205-b57a3fc7a34557585.classes.txt",
+    "https://raw.githubusercontent.com/ProGamerGov/neural-dream/2b09596e491003f339f0407b4890c7875a2951ac/"
+    "categories/places205_categories.txt",
+    "47fd812c60d3f7e2b2c8de8067eebee556485eb340146d4d171d16b63044ff06", 2_483, "Places205 class names",
+    "ProGamerGov/neural-dream categories/places205_categories.txt")
+
 # pytorch-caffe-models (Katherine Crowson, MIT) publishes the ports as GitHub release assets whose names
 # carry the leading 16-17 digits of their SHA-256 (torch.hub's check_hash); no full digest is published.
 RELEASES = "https://github.com/crowsonkb/pytorch-caffe-models/releases/download/models-2/"
@@ -178,10 +193,10 @@ DOWNLOADS = (
     Download("googlenet_places365-da1e6512eb7d2613.pth", RELEASES + "googlenet_places365-da1e6512eb7d2613.pth",
              "da1e6512eb7d2613", 25_400_000, "GoogLeNet Places365 (scenes, 365 classes)",
              "MIT CSAIL's Places365-GoogLeNet (CC BY, as the Places365 project releases its CNNs), ported by "
-             "pytorch-caffe-models"),
+             "pytorch-caffe-models", classes=PLACES365_NAMES),
     Download("googlenet_places205-b57a3fc7a34557585.pth", RELEASES + "googlenet_places205-b57a3fc7a34557585.pth",
              "b57a3fc7a34557585", 24_700_000, "GoogLeNet Places205 (scenes, 205 classes)",
-             "MIT CSAIL's Places205-GoogLeNet, ported by pytorch-caffe-models"),
+             "MIT CSAIL's Places205-GoogLeNet, ported by pytorch-caffe-models", classes=PLACES205_NAMES),
 )
 
 

