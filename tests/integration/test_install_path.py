@@ -69,8 +69,11 @@ def test_example_workflow_runs_after_a_requirements_only_install(fresh_install, 
 
     server, pypi, base = fresh_install
     comfy = Comfy(server.url)
+    object_info = comfy.object_info()
+    options = object_info["ReverieLoadCNN"]["input"]["required"]["weights"][0]
+    assert options[0] == "default" and "download/bvlc_googlenet-1f25f8c8778a8802.pth" in options  # empty models/cnn
     workflow = json.loads((ROOT / "example_workflows" / "deepdream_basic.json").read_text())
-    prompt = to_api(workflow, comfy.object_info())
+    prompt = to_api(workflow, object_info)
     Image.new("RGB", (96, 64), (120, 90, 60)).save(base / "input" / "photo.png")
     override(prompt, {"LoadImage.image": "photo.png"})
     for node in prompt.values():
