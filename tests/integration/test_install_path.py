@@ -70,7 +70,8 @@ def test_example_workflow_runs_after_a_requirements_only_install(fresh_install, 
     server, pypi, base = fresh_install
     comfy = Comfy(server.url)
     object_info = comfy.object_info()
-    options = object_info["ReverieLoadCNN"]["input"]["required"]["weights"][0]
+    spec = object_info["ReverieLoadCNN"]["input"]["required"]["weights"]
+    options = spec[1]["options"] if spec[0] == "COMBO" else spec[0]  # the V3 and the older combo format
     assert options[0] == "default" and "download/bvlc_googlenet-1f25f8c8778a8802.pth" in options  # empty models/cnn
     workflow = json.loads((ROOT / "example_workflows" / "deepdream_basic.json").read_text())
     prompt = to_api(workflow, object_info)
