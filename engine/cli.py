@@ -4,28 +4,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 from .architectures import ARCHITECTURES
 from .dream import DreamSettings, dream
 from .features import FeatureNet
 from .layers import parse_layers
 from .models import load_cnn
+from .parameterise import PARAMETERISATIONS
+from .pictures import atlas, read_image, write_image
 from .pyramid import Pyramid
 from .step_rules import NORMALIZERS
-
-
-def read_image(path: Path) -> torch.Tensor:
-    """An image file as a 1×3×H×W float batch in [0, 1]."""
-    rgb = np.array(Image.open(path).convert("RGB"), dtype=np.float32) / 255
-    return torch.from_numpy(rgb).permute(2, 0, 1)[None]
-
-
-def write_image(x: torch.Tensor, path: Path) -> None:
-    pixels = (x[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    Image.fromarray(pixels).save(path)
+from .visualise import VisualiseSettings, parse_channels, render
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,11 +35,29 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scale", type=float, default=1.4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    v = commands.add_parser("visualise", help="Render what a layer's channels respond to, as a labelled atlas.")
+    v.add_argument("output", type=Path, help="the atlas image file")
+    v.add_argument("--arch", default="efficientnet_lite0", choices=list(ARCHITECTURES))
+    v.add_argument("--weights", type=Path, help="weights file (default: the architecture's own source)")
+    v.add_argument("--layer", help="e.g. 'inception_4c/output' (default: the model's dream layer)")
+    v.add_argument("--channels", default="0-7", help="e.g. '3, 7, 10-20', or 'top8' with --image")
+    v.add_argument("--image", type=Path, help="the image that 'topK' ranks channels on")
+    v.add_argument("--size", type=int, default=128)
+    v.add_argument("--steps", type=int, default=256)
+    v.add_argument("--lr", type=float, default=0.05)
+    v.add_argument("--batch", type=int, default=8, help="channels rendered at once")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--parameterisation", choices=PARAMETERISATIONS, default="fourier")
+    v.add_argument("--columns", type=int, default=0, help="tiles per row (0: as square as possible)")
+    v.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
     cnn = load_cnn(args.arch, args.weights)
     cnn.module.to(device)
+    if args.command == "visualise":
+        _visualise(args, cnn, device)
+        return
     text = args.layers or ", ".join(f"{k}: {v}" for k, v in cnn.spec.default_layers.items())
     selection = parse_layers(cnn, text)
     net = FeatureNet(cnn, selection.layers)
@@ -60,4 +68,17 @@ def main(argv: list[str] | None = None) -> None:
                                 f"loss {p.loss.mean():.4g}", end="", flush=True))
     print()
     write_image(out, args.output)
+    print(args.output)
+
+
+def _visualise(args: argparse.Namespace, cnn, device: torch.device) -> None:
+    layer = cnn.layer(args.layer or next(iter(cnn.spec.default_layers))).name
+    settings = VisualiseSettings(args.size, args.steps, args.lr, args.batch, args.seed, args.parameterisation)
+    image = read_image(args.image).to(device) if args.image else None
+    rendering = render(FeatureNet(cnn, [layer]), layer, parse_channels(args.channels), settings, image,
+                       lambda p: print(f"\rbatch {p.level + 1}/{p.levels} step {p.step}/{p.steps} "
+                                       f"loss {p.loss.mean():.4g}", end="", flush=True))
+    print()
+    atlas(rendering.images, rendering.labels, args.columns).save(args.output)
+    print("\n".join(rendering.labels))
     print(args.output)

@@ -70,8 +70,12 @@ def whole_image(loss_fn: LossFn) -> Evaluate:
 
 
 def optimize(image: torch.Tensor, evaluate: Evaluate, optimizer: torch.optim.Optimizer, steps: int,
-             callback: Callback | None = None, level: int = 0, levels: int = 1) -> torch.Tensor:
+             callback: Callback | None = None, level: int = 0, levels: int = 1,
+             pixels: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Runs `steps` optimiser steps on the leaf tensor `image`, kept in [0, 1]; returns it detached.
+
+    With `pixels`, `image` is a parameterisation's tensor instead (a spectrum, see parameterise.py):
+    `pixels(image)` is the image that is scored, reported and returned, and `image` is not clamped.
 
     `evaluate` computes the loss per image and accumulates its gradient: `whole_image`, or tile by tile
     (`tiles.moving_windows`, `tiles.exact_tiles`) so that memory follows the tile size.
@@ -93,21 +97,27 @@ def optimize(image: torch.Tensor, evaluate: Evaluate, optimizer: torch.optim.Opt
                              f"learning rate or step size is probably too large for this objective.",
                              last_good, step + 1)
 
+    def view() -> torch.Tensor:
+        return image if pixels is None else pixels(image)
+
     def closure() -> torch.Tensor:
         nonlocal per_image, last_good
         optimizer.zero_grad(set_to_none=True)
-        per_image = evaluate(image)
+        scored = view()
+        per_image = evaluate(scored)
         if not torch.isfinite(per_image).all():
             raise stop("loss")
-        last_good = image.detach().clamp(0, 1)  # a copy: the optimiser updates `image` in place
+        last_good = scored.detach().clamp(0, 1)  # a copy: the optimiser updates `image` in place
         return per_image.sum()
 
     for step in range(steps):
         optimizer.step(closure)
         with torch.no_grad():
-            image.clamp_(0, 1)
+            if pixels is None:
+                image.clamp_(0, 1)
+            shown = view().detach()
         if callback is not None:
-            callback(Progress(level, levels, step + 1, steps, per_image, image.detach()))
-    if not torch.isfinite(image).all():
+            callback(Progress(level, levels, step + 1, steps, per_image, shown))
+    if not torch.isfinite(shown).all():
         raise stop("image")
-    return image.detach()
+    return shown

@@ -6,9 +6,11 @@ from .models import LoadCNN, SelectLayers
 from .objectives import ContentLoss, DreamObjective, StyleLoss
 from .optimize import Optimize
 from .video import DreamVideo, StyliseVideo
+from .visualise import Visualise
 
 NODES: list[type[io.ComfyNode]] = [LoadCNN, SelectLayers, OctavePyramid, Dream, DreamZoom,
-                                   ContentLoss, StyleLoss, DreamObjective, Optimize, DreamVideo, StyliseVideo]
+                                   ContentLoss, StyleLoss, DreamObjective, Optimize, DreamVideo, StyliseVideo,
+                                   Visualise]
 
 
 class ReverieExtension(ComfyExtension):

@@ -12,6 +12,7 @@ from PIL import Image
 
 from ..engine.models import CNN
 from ..engine.optimize import Progress
+from ..engine.pictures import to_pil
 from ..engine.tiles import BYTES_PER_PIXEL
 
 PREVIEW_MAX = 512
@@ -82,8 +83,7 @@ def preview(x: torch.Tensor) -> Image.Image:
     scale = PREVIEW_MAX / max(first.shape[-2:])
     if scale < 1:
         first = torch.nn.functional.interpolate(first, scale_factor=scale, mode="area")
-    pixels = (first[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(pixels)
+    return to_pil(first[0])
 
 
 def shown_warnings(warnings: list[str], node: str) -> dict:
