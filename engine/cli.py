@@ -15,7 +15,7 @@ from .parameterise import PARAMETERISATIONS
 from .pictures import atlas, read_image, write_image
 from .pyramid import Pyramid
 from .step_rules import NORMALIZERS
-from .visualise import VisualiseSettings, parse_channels, render
+from .visualise import VisualiseSettings, layer_named, parse_channels, render
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _visualise(args: argparse.Namespace, cnn, device: torch.device) -> None:
-    layer = cnn.layer(args.layer or next(iter(cnn.spec.default_layers))).name
+    layer = layer_named(cnn, args.layer or "")
     settings = VisualiseSettings(args.size, args.steps, args.lr, args.batch, args.seed, args.parameterisation)
     image = read_image(args.image).to(device) if args.image else None
     rendering = render(FeatureNet(cnn, [layer]), layer, parse_channels(args.channels), settings, image,

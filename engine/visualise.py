@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .features import FeatureNet
+from .models import CNN
 from .objectives import ChannelPerImage
 from .optimize import Callback, feature_loss, optimize, whole_image
 from .parameterise import PARAMETERISATIONS, parameterisation
@@ -56,6 +57,11 @@ class ChannelRequest:
     channels: tuple[int, ...] = ()
     top: int = 0
 
+    def __post_init__(self):
+        if self.top < 0 or not (self.channels or self.top):
+            raise ValueError("No channels given: list some (e.g. '0-7', '3, 7, 10-20') or write 'top8' for the "
+                             "eight most active on an image.")
+
 
 def parse_channels(text: str) -> ChannelRequest:
     """Reads '3, 7, 10-20' (channels and inclusive ranges, in the order given) or 'top8'."""
@@ -65,6 +71,8 @@ def parse_channels(text: str) -> ChannelRequest:
         if int(top["k"]) < 1:
             raise ValueError(f"channels {text!r}: top-k needs k ≥ 1, e.g. 'top8'.")
         return ChannelRequest(top=int(top["k"]))
+    if not text:
+        return ChannelRequest()
     channels: list[int] = []
     for item in (part.strip() for part in text.split(",")):
         match = RANGE.match(item)
@@ -76,6 +84,11 @@ def parse_channels(text: str) -> ChannelRequest:
             raise ValueError(f"channels: the range {item!r} runs backwards; write {last}-{first}.")
         channels.extend(range(first, last + 1))
     return ChannelRequest(tuple(channels))
+
+
+def layer_named(cnn: CNN, name: str) -> str:
+    """`name` checked against `cnn` (unknown names get the nearest valid ones), or the model's dream layer when empty."""
+    return cnn.layer(name.strip() or next(iter(cnn.spec.default_layers))).name
 
 
 def channel_count(net: FeatureNet, layer: str) -> int:
@@ -108,8 +121,6 @@ def choose_channels(net: FeatureNet, layer: str, request: ChannelRequest,
             raise ValueError(f"channels 'top{request.top}' asks for {request.top} channels; layer {layer!r} "
                              f"has only {n}.")
         return top_channels(net, layer, image, request.top)
-    if not request.channels:
-        raise ValueError("No channels given: list some (e.g. '0-7') or write 'top8'.")
     if max(request.channels) >= n:
         raise ValueError(f"channels asks for channel {max(request.channels)}; layer {layer!r} has only {n} "
                          f"channels (0..{n - 1}).")

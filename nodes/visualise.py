@@ -9,7 +9,7 @@ from ..engine.features import FeatureNet
 from ..engine.models import CNN as LoadedCNN
 from ..engine.parameterise import PARAMETERISATIONS
 from ..engine.pictures import atlas
-from ..engine.visualise import VisualiseSettings, parse_channels, render
+from ..engine.visualise import VisualiseSettings, layer_named, parse_channels, render
 from .host import NodeProgress, cnn_on_device, to_bchw, to_bhwc
 from .types import CNN
 
@@ -77,7 +77,7 @@ class Visualise(io.ComfyNode):
                 image: torch.Tensor | None = None) -> io.NodeOutput:
         settings = VisualiseSettings(size, steps, learning_rate, batch_size, seed, parameterisation)
         request = parse_channels(channels)
-        name = cnn.layer(layer.strip() or next(iter(cnn.spec.default_layers))).name
+        name = layer_named(cnn, layer)
         with cnn_on_device(cnn, batch_size * size * size) as device:
             net = FeatureNet(cnn, [name])
             rendering = render(net, name, request, settings, None if image is None else to_bchw(image, device),

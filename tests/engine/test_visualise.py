@@ -104,7 +104,8 @@ def test_parse_channels(text, expected):
     ("top0", "k ≥ 1"),
     ("3, x", "cannot read 'x'"),
     ("9-2", "runs backwards"),
-    ("", "cannot read ''"),
+    ("", "No channels given"),
+    ("3,,4", "cannot read ''"),
 ])
 def test_parse_channels_errors(text, message):
     with pytest.raises(ValueError, match=message):
