@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-# Lucid's figures for the Cholesky factor of ImageNet's RGB correlation (lucid/optvis/param/spatial.py, 2018);
-# its later code uses the SVD square root of the same matrix, which differs by a rotation of the
+# Lucid's figures for the Cholesky factor of ImageNet's RGB correlation (its early image parameterisations);
+# its later code uses an SVD square root of nearly the same matrix, which differs mainly by a rotation of the
 # decorrelated space. Columns are scaled so that the longest has norm 1, as Lucid does.
 COLOUR_CORRELATION_CHOLESKY = torch.tensor([[0.28, 0.00, 0.00],
                                             [0.25, 0.12, 0.00],

@@ -15,7 +15,7 @@ from .features import FeatureNet
 from .models import CNN
 from .objectives import ChannelPerImage
 from .optimize import Callback, feature_loss, optimize, whole_image
-from .parameterise import PARAMETERISATIONS, parameterisation
+from .parameterise import parameterisation
 from .pyramid import resize
 from .redirection import RedirectedReLU
 from .tiles import LossFn
@@ -24,14 +24,15 @@ from .transforms import compose, lucid_transforms
 TOP = re.compile(r"^#?top\s*(?P<k>\d+)$", re.IGNORECASE)
 RANGE = re.compile(r"^(?P<first>\d+)(?:\s*-\s*(?P<last>\d+))?$")
 REDIRECT_STEPS = 16  # Lucid's: the ReLU gradient is redirected for the first 16 steps of each batch
-TOP_IMAGE_MAX = 512
-IMAGENET_CLASSES = 1000  # top-k reads the image at most this large (plenty to rank channels)
+TOP_IMAGE_MAX = 512  # top-k reads the image at most this large (plenty to rank channels)
+IMAGENET_CLASSES = 1000
 
 
 @dataclass(frozen=True)
 class VisualiseSettings:
     """`size`: side of each square image; `steps` of Adam at `lr` (Lucid's 0.05); `batch`: channels
-    rendered at once (one image each: faster than one by one, memory grows with it)."""
+    rendered at once (one image each: faster than one by one, memory grows with it); `parameterisation`:
+    one of parameterise.PARAMETERISATIONS."""
 
     size: int = 128
     steps: int = 256
@@ -45,9 +46,6 @@ class VisualiseSettings:
             raise ValueError(f"steps and batch must be at least 1; got {self.steps} and {self.batch}.")
         if not self.lr > 0:
             raise ValueError(f"The learning rate must be > 0; got {self.lr}.")
-        if self.parameterisation not in PARAMETERISATIONS:
-            raise ValueError(f"parameterisation must be one of {', '.join(PARAMETERISATIONS)}; "
-                             f"got {self.parameterisation!r}.")
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,7 @@ def parse_channels(text: str) -> ChannelRequest:
 
 
 def layer_named(cnn: CNN, name: str) -> str:
-    """`name` checked against `cnn` (unknown names get the nearest valid ones), or the model's dream layer when empty."""
+    """`name` checked against `cnn` (unknown names get the nearest valid ones); empty: the model's dream layer."""
     return cnn.layer(name.strip() or next(iter(cnn.spec.default_layers))).name
 
 

@@ -46,19 +46,21 @@ class Visualise(io.ComfyNode):
                              tooltip="Channels rendered at once, one image each: faster than one by one; "
                                      "memory grows with it."),
                 io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
-                             tooltip="Seeds the starting noise and the transforms; the same seed gives the same images."),
+                             tooltip="Seeds the starting noise and the transforms; the same seed gives the "
+                                     "same images."),
                 io.Combo.Input("parameterisation", options=list(PARAMETERISATIONS), default="fourier",
                                tooltip="fourier: Lucid's 1/f-scaled spectrum (clean, structured patterns); "
-                                       "pixels: raw pixels, for comparison (high-frequency noise)."),
+                                       "pixels: raw pixels, for comparison (greyer, fine-grained noise)."),
                 io.Int.Input("columns", default=0, min=0, max=64,
                              tooltip="Tiles per row of the atlas; 0 = as square as possible."),
                 io.Image.Input("image", optional=True,
                                tooltip="For 'topK' channels: the image whose most active channels are rendered."),
             ],
             outputs=[
-                io.Image.Output("atlas", display_name="atlas", tooltip="The images in a grid, each labelled layer#channel "
-                                                              "or with its class name."),
-                io.Image.Output("images", display_name="images", tooltip="One image per channel, in the atlas's order."),
+                io.Image.Output("atlas", display_name="atlas",
+                                tooltip="The images in a grid, each labelled layer#channel or with its class name."),
+                io.Image.Output("images", display_name="images",
+                                tooltip="One image per channel, in the atlas's order."),
                 io.String.Output("labels", display_name="labels", tooltip="The label of each image, one per line."),
             ],
         )

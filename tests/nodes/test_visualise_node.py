@@ -8,7 +8,8 @@ import torch
 @pytest.fixture(scope="module")
 def googlenet(nodes):
     with torch.inference_mode():
-        return nodes.LoadCNN.execute("googlenet_caffe", "googlenet_caffe.safetensors", "auto", "max", "zeros", "fp32")[0]
+        return nodes.LoadCNN.execute("googlenet_caffe", "googlenet_caffe.safetensors", "auto", "max", "zeros",
+                                     "fp32")[0]
 
 
 def run(nodes, cnn, **kw):
