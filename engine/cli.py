@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image, ImageSequence
 
@@ -28,25 +27,19 @@ from .losses import STATISTICS
 from .models import CNN, load_cnn
 from .objectives import Objective
 from .optimize import Diverged, Progress
+from .parameterise import PARAMETERISATIONS
+from .pictures import atlas, from_pil, read_image, to_pil, write_image
 from .pyramid import Pyramid
 from .step_rules import NORMALIZERS
 from .style import ContentObjective, StyleObjective
 from .transfer import INITS, OPTIMIZERS, TILE_STATISTICS, TransferSettings, init_image, transfer
 from .video import dream_video, stylise_video
+from .visualise import VisualiseSettings, layer_named, parse_channels, render
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 ANIMATED_SUFFIXES = {".gif", ".webp", ".png", ".apng"}
 # The default model's style layers, as the style examples use them (other networks: give --*-layers).
 DEFAULT_STYLE_LAYERS = {"efficientnet_lite0": ("blocks.5", "stem, stage1, stage2, stage3, stage4")}
-
-
-def read_image(path: Path) -> torch.Tensor:
-    """An image file as a 1×3×H×W float batch in [0, 1]."""
-    return _to_tensor(Image.open(path))
-
-
-def write_image(x: torch.Tensor, path: Path) -> None:
-    _to_pil(x[0]).save(path)
 
 
 def read_frames(path: Path) -> torch.Tensor:
@@ -58,16 +51,16 @@ def read_frames(path: Path) -> torch.Tensor:
         return torch.cat([read_image(f) for f in files])
     if path.suffix.lower() in ANIMATED_SUFFIXES:
         with Image.open(path) as image:
-            return torch.cat([_to_tensor(frame) for frame in ImageSequence.Iterator(image)])
+            return torch.cat([from_pil(frame) for frame in ImageSequence.Iterator(image)])
     av = _pyav(path)
     with av.open(str(path)) as container:
-        return torch.cat([_to_tensor(frame.to_image()) for frame in container.decode(video=0)])
+        return torch.cat([from_pil(frame.to_image()) for frame in container.decode(video=0)])
 
 
 def write_frames(frames: list[torch.Tensor], path: Path, fps: float) -> None:
     """Writes `[1, 3, H, W]` frames as a folder of PNGs (a path without suffix), an animated GIF / WebP / PNG,
     or a video file (needs PyAV)."""
-    images = [_to_pil(f[0]) for f in frames]
+    images = [to_pil(f[0]) for f in frames]
     if not path.suffix:
         path.mkdir(parents=True, exist_ok=True)
         for i, image in enumerate(images):
@@ -92,15 +85,6 @@ def _pyav(path: Path):
         raise SystemExit(f"{path}: reading or writing video files needs PyAV (pip install av); or use a folder of "
                          f"frames or an animated GIF / WebP instead.") from None
     return av
-
-
-def _to_tensor(image: Image.Image) -> torch.Tensor:
-    rgb = np.array(image.convert("RGB"), dtype=np.float32) / 255
-    return torch.from_numpy(rgb).permute(2, 0, 1)[None].contiguous()
-
-
-def _to_pil(x: torch.Tensor) -> Image.Image:
-    return Image.fromarray((x.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy())
 
 
 class ProgressBar:
@@ -154,12 +138,24 @@ def main(argv: list[str] | None = None) -> None:
     video.add_argument("--flow", choices=[*FLOW_METHODS, "none"], default="builtin")
     video.add_argument("--flow-weights", type=Path, help="RAFT weights file (default: torchvision's cache)")
     video.add_argument("--fps", type=float, default=12.0, help="frame rate of an animated or video output")
+    v = commands.add_parser("visualise", help="Render what a layer's channels respond to, as a labelled atlas.")
+    v.add_argument("output", type=Path, help="the atlas image file")
+    _model_args(v)
+    v.add_argument("--layer", help="e.g. 'inception_4c/output' (default: the model's dream layer)")
+    v.add_argument("--channels", default="0-7", help="e.g. '3, 7, 10-20', or 'top8' with --image")
+    v.add_argument("--image", type=Path, help="the image that 'topK' ranks channels on")
+    v.add_argument("--size", type=int, default=128)
+    v.add_argument("--steps", type=int, default=256)
+    v.add_argument("--lr", type=float, default=0.05)
+    v.add_argument("--batch", type=int, default=8, help="channels rendered at once")
+    v.add_argument("--parameterisation", choices=PARAMETERISATIONS, default="fourier")
+    v.add_argument("--columns", type=int, default=0, help="tiles per row (0: as square as possible)")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
     cnn = load_cnn(args.arch, args.weights)
     cnn.module.to(device)
-    run = {"dream": _dream, "style": _style, "video": _video}[args.command]
+    run = {"dream": _dream, "style": _style, "video": _video, "visualise": _visualise}[args.command]
     print(run(args, cnn, device))
 
 
@@ -274,4 +270,16 @@ def _video(args, cnn: CNN, device: torch.device) -> Path:
                                 estimate, pyramid, bar))
     bar.close()
     write_frames(done, args.output, args.fps)
+    return args.output
+
+
+def _visualise(args, cnn: CNN, device: torch.device) -> Path:
+    layer = layer_named(cnn, args.layer or "")
+    settings = VisualiseSettings(args.size, args.steps, args.lr, args.batch, args.seed, args.parameterisation)
+    image = read_image(args.image).to(device) if args.image else None
+    bar = ProgressBar("visualise")
+    rendering = render(FeatureNet(cnn, [layer]), layer, parse_channels(args.channels), settings, image, bar)
+    bar.close()
+    atlas(rendering.images, rendering.labels, args.columns).save(args.output)
+    print("\n".join(rendering.labels))
     return args.output

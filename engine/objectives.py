@@ -12,7 +12,7 @@ only defines `forward` works on whole images.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -213,6 +213,30 @@ class ChannelMean(LayerTerm):
 
     def extra_repr(self) -> str:
         return f"{self.layer!r}, channel={self.channel}"
+
+
+class ChannelPerImage(LayerTerm):
+    """Amplifies a different channel in each image: image i the mean of channel `channels[i]` (feature
+    visualisation renders several channels in one batch)."""
+
+    def __init__(self, layer: str, channels: Sequence[int]):
+        super().__init__(layer)
+        self.channels = tuple(channels)
+        self.register_buffer("index", torch.tensor(self.channels, dtype=torch.long))
+
+    def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
+        act = feats[self.layer]
+        if len(self.channels) != act.shape[0] or not 0 <= min(self.channels) <= max(self.channels) < act.shape[1]:
+            raise ValueError(f"Layer {self.layer!r} has {act.shape[1]} channels (0..{act.shape[1] - 1}) and the "
+                             f"batch {act.shape[0]} images; got channels {list(self.channels)}, one per image.")
+        chosen = act[torch.arange(act.shape[0], device=act.device), self.index]
+        return {"sum": per_image_sum(chosen), "n": count(chosen)}
+
+    def total(self, sums: Sums) -> torch.Tensor:
+        return -sums["sum"] / sums["n"]
+
+    def extra_repr(self) -> str:
+        return f"{self.layer!r}, channels={list(self.channels)}"
 
 
 class GuideDot(LayerTerm):

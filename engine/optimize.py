@@ -171,8 +171,12 @@ class Watch:
 
 
 def optimize(image: torch.Tensor, evaluate: Evaluate, optimizer: torch.optim.Optimizer, steps: int,
-             callback: Callback | None = None, level: int = 0, levels: int = 1) -> torch.Tensor:
+             callback: Callback | None = None, level: int = 0, levels: int = 1,
+             pixels: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Runs `steps` optimiser steps on the leaf tensor `image`, kept in [0, 1]; returns it detached.
+
+    With `pixels`, `image` is a parameterisation's tensor instead (a spectrum, see parameterise.py):
+    `pixels(image)` is the image that is scored, reported and returned, and `image` is not clamped.
 
     `evaluate` computes the loss per image and accumulates its gradient: `whole_image`, or tile by tile
     (`tiles.moving_windows`, `tiles.exact_tiles`) so that memory follows the tile size.
@@ -187,24 +191,31 @@ def optimize(image: torch.Tensor, evaluate: Evaluate, optimizer: torch.optim.Opt
     if not torch.is_grad_enabled() or torch.is_inference_mode_enabled():
         raise RuntimeError("optimize needs autograd: run it under torch.inference_mode(False) and torch.enable_grad().")
     per_image = torch.zeros(image.shape[0], device=image.device)
-    watch = Watch(image)
+    with torch.no_grad():
+        watch = Watch(image if pixels is None else pixels(image))
     where = f" at level {level + 1} of {levels}" if levels > 1 else ""
+
+    def view() -> torch.Tensor:
+        return image if pixels is None else pixels(image)
 
     def closure() -> torch.Tensor:
         nonlocal per_image
         optimizer.zero_grad(set_to_none=True)
-        per_image = evaluate(image)
-        watch.record(per_image, image)
+        scored = view()
+        per_image = evaluate(scored)
+        watch.record(per_image, scored)
         return per_image.sum()
 
     for step in range(1, steps + 1):
         optimizer.step(closure)
         with torch.no_grad():
-            image.clamp_(0, 1)
+            if pixels is None:
+                image.clamp_(0, 1)
+            shown = view().detach()
         if step % CHECK_EVERY == 0 or step == steps:
-            stop = watch.check(image, step, steps, where)
+            stop = watch.check(shown, step, steps, where)
             if stop is not None:
                 raise stop
         if callback is not None:
-            callback(Progress(level, levels, step, steps, per_image, image.detach()))
-    return image.detach()
+            callback(Progress(level, levels, step, steps, per_image, shown))
+    return shown

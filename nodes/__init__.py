@@ -7,10 +7,11 @@ from .objectives import ContentLoss, DreamObjective, StyleLoss
 from .optimize import Optimize
 from .paintings import LoadPainting
 from .video import DreamVideo, StyliseVideo
+from .visualise import Visualise
 
 NODES: list[type[io.ComfyNode]] = [LoadCNN, SelectLayers, OctavePyramid, Dream, DreamZoom,
                                    ContentLoss, StyleLoss, DreamObjective, Optimize, DreamVideo, StyliseVideo,
-                                   LoadPainting]
+                                   LoadPainting, Visualise]
 
 
 class ReverieExtension(ComfyExtension):

@@ -16,6 +16,7 @@ from ..engine.features import FeatureNet
 from ..engine.memory import Footprint, estimate, fit
 from ..engine.models import CNN
 from ..engine.optimize import Diverged, Progress
+from ..engine.pictures import to_pil
 
 PREVIEW_MAX = 512
 FREE_SHARE = 0.9  # of the device's free memory a run may plan to use (the estimate is already generous)
@@ -124,8 +125,7 @@ def preview(x: torch.Tensor) -> Image.Image:
     scale = PREVIEW_MAX / max(first.shape[-2:])
     if scale < 1:
         first = torch.nn.functional.interpolate(first, scale_factor=scale, mode="area")
-    pixels = (first[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(pixels)
+    return to_pil(first[0])
 
 
 def shown_warnings(warnings: list[str], node: str) -> dict:

@@ -70,3 +70,15 @@ def test_cli_video_stylises_an_animated_gif_into_a_folder(tmp_path):
     written = sorted(target.iterdir())
     assert [p.name for p in written] == ["frame_00000.png", "frame_00001.png", "frame_00002.png"]
     assert Image.open(written[0]).size == (64, 48)
+
+
+def test_cli_visualise_writes_a_labelled_atlas(tmp_path, capsys):
+    """Two channels at 64 px in one row: the atlas is two tiles wide, and the labels are printed."""
+    target = tmp_path / "atlas.png"
+    main(["visualise", str(target), "--arch", "googlenet_caffe", "--weights",
+          str(shared_file("weights/googlenet_caffe.safetensors")), "--layer", "inception_3a/output",
+          "--channels", "5, 9", "--size", "64", "--steps", "2", "--columns", "2"])
+    width, height = Image.open(target).size
+    assert 2 * 64 < width < 3 * 64 and 64 < height < 2 * 64
+    out = capsys.readouterr().out
+    assert "inception_3a/output#5\ninception_3a/output#9" in out and str(target) in out
