@@ -112,7 +112,8 @@ class ContentLoss(LayerTerm):
         # the mean square without a full-size temporary
         mean_square = torch.linalg.vector_norm(target.flatten(1), dim=1).pow(2) / target[0].numel()
         self.register_buffer("norm", mean_square.clamp_min(EPS))
-        scale = target.abs().amax().float().clamp_min(EPS) / 2 ** 15  # well inside float16's range
+        largest = torch.maximum(target.amax(), -target.amin())  # |target|'s max without a full-size temporary
+        scale = largest.float().clamp_min(EPS) / 2 ** 15  # well inside float16's range
         self.register_buffer("scale", scale)
         self.register_buffer("target", torch.div(target, scale, out=torch.empty_like(target, dtype=torch.float16)))
 
