@@ -12,6 +12,7 @@ from ..engine.architectures import ARCHITECTURES
 from ..engine.layers import parse_layers
 from ..engine.models import CNN as LoadedCNN
 from ..engine.models import PADDING, POOLING, load_cnn
+from .inputs import ReverieNode
 from .schema import schema
 from .types import CNN, LAYERS
 
@@ -29,7 +30,7 @@ def _weight_files() -> list[str]:
     return [DEFAULT_WEIGHTS] + folder_paths.get_filename_list(FOLDER)
 
 
-class LoadCNN(io.ComfyNode):
+class LoadCNN(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         names = list(ARCHITECTURES)
@@ -88,7 +89,7 @@ class LoadCNN(io.ComfyNode):
         return io.NodeOutput(cnn)
 
 
-class SelectLayers(io.ComfyNode):
+class SelectLayers(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return schema(
