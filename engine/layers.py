@@ -1,7 +1,6 @@
 """Weighted layer selections, as users write them: `inception_4c/output: 1.0`, `mixed4#97: 0.5`."""
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
@@ -9,6 +8,7 @@ from .features import layer_channels
 from .models import CNN
 from .objectives import ActivationL2, ChannelMean, GuideDot, LogActivationL2, Objective, Sum
 
+MAX_WEIGHT = 1e6  # as the loss nodes' weight inputs; far larger weights overflow float32 losses
 ENTRY = re.compile(r"^(?P<layer>[^\s:#]+)(?:#(?P<channel>\d+))?(?:\s*:\s*(?P<weight>[-+0-9.eE]+))?$")
 
 
@@ -63,9 +63,9 @@ def parse_layers(cnn: CNN, text: str) -> LayerSelection:
             weight = float(match["weight"]) if match["weight"] else 1.0
         except ValueError:
             raise ValueError(f"Weight {match['weight']!r} of layer {layer!r} is not a number.") from None
-        if not math.isfinite(weight):
-            raise ValueError(f"Weight {match['weight']!r} of layer {layer!r} is too large to be a number (it "
-                             f"would be infinite); layer weights are usually between -10 and 10.")
+        if not abs(weight) <= MAX_WEIGHT:
+            raise ValueError(f"Weight {match['weight']!r} of layer {layer!r} is outside {-MAX_WEIGHT:g}..{MAX_WEIGHT:g}; "
+                             f"weights set the layers' proportions, usually between -10 and 10.")
         entries.append(LayerWeight(layer, weight, int(match["channel"]) if match["channel"] else None))
     _check_channels(cnn, entries)
     if all(e.weight == 0 for e in entries):

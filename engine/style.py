@@ -70,7 +70,7 @@ def check_mask(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
         raise ValueError(f"The {name} must be [B, H, W] (or [H, W]); got shape {shape}.")
     mask = check_finite(mask.float(), name, None)
     if mask.min() < 0 or mask.max() > 1:
-        raise ValueError(f"The {name}'s values must lie in [0, 1]; got {mask.min():g}..{mask.max():g}.")
+        raise ValueError(f"The {name} must hold values in [0, 1]; got {mask.min():g}..{mask.max():g}.")
     if (mask.flatten(1).amax(1) == 0).any():
         raise ValueError(f"The {name} is empty (all 0), so the style would apply nowhere; paint the region to "
                          f"stylise.")
