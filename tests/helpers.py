@@ -79,3 +79,28 @@ def real_clip(frames: int = 6, start: int = 32, every: int = 2, size: tuple[int,
         decoded = [f.to_image() for _, f in zip(range(start + frames * every), container.decode(video=0))]
     chosen = [np.array(im.resize(size, Image.BICUBIC)) for im in decoded[start::every][:frames]]
     return torch.from_numpy(np.stack(chosen)).float().div(255).permute(0, 3, 1, 2).contiguous()
+
+
+class CreatesFile:
+    """Unpickling this calls open(marker, "w"): the file appears only if the unpickler runs code."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+def pickle_payload(path: Path, marker: Path, how: str) -> Path:
+    """A weights-looking file whose unpickling creates `marker`: torch's zip format, its legacy format, or a
+    bare pickle."""
+    import pickle
+
+    import torch
+
+    obj = {"state_dict": {"conv.weight": torch.zeros(1)}, "hook": CreatesFile(marker)}
+    if how == "pickle":
+        path.write_bytes(pickle.dumps(obj, protocol=2))
+    else:
+        torch.save(obj, path, _use_new_zipfile_serialization=how == "zip")
+    return path
