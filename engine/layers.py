@@ -64,8 +64,9 @@ def parse_layers(cnn: CNN, text: str) -> LayerSelection:
         except ValueError:
             raise ValueError(f"Weight {match['weight']!r} of layer {layer!r} is not a number.") from None
         if not abs(weight) <= MAX_WEIGHT:
-            raise ValueError(f"Weight {match['weight']!r} of layer {layer!r} is outside {-MAX_WEIGHT:g}..{MAX_WEIGHT:g}; "
-                             f"weights set the layers' proportions, usually between -10 and 10.")
+            raise ValueError(f"Weight {match['weight']!r} of layer {layer!r} is outside "
+                             f"{-MAX_WEIGHT:g}..{MAX_WEIGHT:g}; weights set the layers' proportions, usually "
+                             f"between -10 and 10.")
         entries.append(LayerWeight(layer, weight, int(match["channel"]) if match["channel"] else None))
     _check_channels(cnn, entries)
     if all(e.weight == 0 for e in entries):

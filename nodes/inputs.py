@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 from comfy_api.latest import io
 
-from ..engine.style import check_mask, non_finite
+from ..engine.style import check_finite, check_mask
 
 PACKAGE = __name__.split(".")[0]  # the pack's root module (its install path when ComfyUI loads it)
 SHOWN_OPTIONS = 12
@@ -143,12 +143,7 @@ def _image(value: Any, name: str) -> torch.Tensor:
     if value.dim() != 4 or not 1 <= value.shape[-1] <= 4 or 0 in value.shape:
         raise ValueError(f"The {name} must be an IMAGE [batch, height, width, channels] with 1-4 channels; "
                          f"got shape {tuple(value.shape)}.")
-    value = _as_float(value, name, "IMAGE")
-    problem = non_finite(value, -1)
-    if problem:
-        raise ValueError(f"The {name} has {problem}: pixel values must be finite numbers in 0..1. Check the "
-                         f"node or file that made it.")
-    return value
+    return check_finite(_as_float(value, name, "IMAGE"), name, channel_dim=-1)
 
 
 def _mask(value: Any, name: str) -> torch.Tensor:

@@ -124,7 +124,8 @@ CASES: list[Case] = [
          "Chained objectives must read the same network",
          lambda k: k.optimize(k.style(objective=k.content(), layers=k.layers(cnn={"pooling": "average"})))),
     # Dream Objective
-    Case("Dream Objective", "weight NaN", "The input 'weight' of Dream Objective must be a finite number from 0 to 10000",
+    Case("Dream Objective", "weight NaN",
+         "The input 'weight' of Dream Objective must be a finite number from 0 to 10000",
          lambda k: k.optimize(k.dream_objective(weight=NAN, objective=k.content()))),
     # Optimize
     Case("Optimize", "init 'photo'", "The input 'init' of Optimize must be one of 'content', 'image', 'noise'",

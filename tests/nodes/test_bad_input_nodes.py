@@ -32,8 +32,8 @@ class NodeKit:
         return self.call(self.nodes.Dream, torch.rand(1, 32, 32, 3) if image is None else image, self.layers(), **args)
 
     def content(self, content: torch.Tensor | None = None, **kw):
-        return self.call(self.nodes.ContentLoss, self.layers(), torch.rand(1, 32, 32, 3) if content is None else content,
-                         **({"weight": 1.0} | kw))
+        content = torch.rand(1, 32, 32, 3) if content is None else content
+        return self.call(self.nodes.ContentLoss, self.layers(), content, **({"weight": 1.0} | kw))
 
     def style(self, **kw):
         args = dict(style=torch.rand(1, 32, 32, 3), weight=10.0, statistic="gram", style_scale=1.0, blend=0.5) | kw
@@ -56,6 +56,15 @@ def test_uint8_image_is_read_as_0_to_255(kit):
     """A uint8 IMAGE dreams like the same image as floats /255 (not as white), bit for bit."""
     pixels = torch.randint(0, 256, (1, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     assert torch.equal(kit.dream(pixels), kit.dream(pixels.float() / 255))
+
+
+def test_uint8_and_bool_masks_are_read_as_0_to_1(nodes):
+    """A MASK of uint8 (0..255) or bool reaches the node as the float mask it means."""
+    from reverie.nodes.inputs import check_inputs
+    schema = nodes.StyleLoss.define_schema()
+    mask = torch.tensor([[[0, 128, 255]]], dtype=torch.uint8)
+    assert torch.equal(check_inputs(schema, {"mask": mask})["mask"], mask.float() / 255)
+    assert torch.equal(check_inputs(schema, {"mask": mask > 0})["mask"], torch.tensor([[[0.0, 1.0, 1.0]]]))
 
 
 def test_non_contiguous_image_is_read_as_it_is(kit):
