@@ -10,10 +10,8 @@ from ..engine.colour import COLOUR_MODES
 from ..engine.features import FeatureNet
 from ..engine.memory import transfer_footprint
 from ..engine.pyramid import Pyramid
-                               init_image, transfer)
-from ..engine.tiles import auto_tile
 from ..engine.transfer import (INITS, LBFGS_HISTORY, OPTIMIZERS, TILE_STATISTICS, TransferSettings, fit_size,
-from ..engine.transfer import INITS, OPTIMIZERS, TILE_STATISTICS, TransferSettings, fit_size, init_image, transfer
+                               init_image, transfer)
 from .host import NodeProgress, cnn_loaded, feature_net, fit_in_memory, shown_warnings, to_bchw, to_bhwc
 from .inputs import ReverieNode
 from .objectives import ObjectiveRecipe

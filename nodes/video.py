@@ -12,7 +12,6 @@ from ..engine.pyramid import Pyramid
 from ..engine.transfer import TransferSettings
 from ..engine.video import dream_video, stylise_video
 from .dream import dream_settings, step_inputs
-from .dream import step_inputs
 from .host import NodeProgress, cnn_loaded, feature_net, kept_frames, shown_warnings, to_bchw, to_bhwc
 from .inputs import ReverieNode
 from .models import FOLDER

@@ -157,6 +157,9 @@ CASES: list[Case] = [
          lambda k: k.stylise_video(temporal_weight=NAN)),
     Case("Stylise Video", "optimizer 'sgd'", "The input 'optimizer' of Stylise Video must be one of 'adam', 'lbfgs'",
          lambda k: k.stylise_video(optimizer="sgd")),
+    # Load Painting: its combo is checked when the prompt is validated
+    Case("Load Painting", "painting 'mona_lisa'", "unknown painting 'mona_lisa'; bundled:",
+         lambda k: k.optimize(k.style(style=k.add("ReverieLoadPainting", painting="mona_lisa")))),
     # Tensors no core node makes: the node tier
     Case("Dream", "image with 4 NaN values in 2 pixels", "has 4 NaN values, in 2 of 256 pixels",
          lambda k: k.dream(image=_nan_pixels((1, 16, 16, 3), 4)), tier="node"),

@@ -10,7 +10,8 @@ def display_names() -> set[str]:
     names = set()
     for path in (ROOT / "nodes").glob("*.py"):
         for call in ast.walk(ast.parse(path.read_text())):
-            if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "Schema":
+            if isinstance(call, ast.Call) and getattr(call.func, "attr", getattr(call.func, "id", "")) in ("Schema",
+                                                                                                        "schema"):
                 names |= {kw.value.value for kw in call.keywords if kw.arg == "display_name"}
     return names
 
