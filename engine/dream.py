@@ -10,6 +10,7 @@ from .objectives import Objective
 from .optimize import Callback, Diverged, feature_loss, optimize, whole_image
 from .pyramid import Pyramid, resize
 from .step_rules import Normalize, NormalizedDescent
+from .style import check_image
 from .tiles import Tiling, moving_windows
 from .transforms import jitter
 
@@ -35,7 +36,7 @@ def dream(net: FeatureNet, objective: Objective, image: torch.Tensor, settings: 
     A dream that diverges (a step size far too large: see optimize.Watch) raises `Diverged` carrying the
     full-size image from before it went wrong.
     """
-    height, width = image.shape[-2:]
+    height, width = check_image(image, "image").shape[-2:]
     if min(height, width) < net.min_size:
         raise ValueError(f"The image is {width}×{height}; {net.cnn.spec.title} needs at least "
                          f"{net.min_size}×{net.min_size} pixels. Upscale it first.")

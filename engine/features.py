@@ -59,6 +59,15 @@ class FeatureNet(nn.Module):
         return feats
 
 
+def layer_channels(cnn: CNN, layers: Iterable[str]) -> dict[str, int]:
+    """The channels (units, for a flat layer such as a classifier) of each layer: one no-grad pass of the
+    smallest image the net takes, on the net's device."""
+    net = FeatureNet(cnn, layers)
+    with torch.no_grad():
+        feats = net(torch.zeros(1, 3, net.min_size, net.min_size, device=cnn.device))
+    return {name: act.shape[1] for name, act in feats.items()}
+
+
 def _store(feats: dict[str, torch.Tensor], name: str):
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         feats[name] = output.float()  # losses in float32 whatever the net's precision (no copy if it is)

@@ -4,9 +4,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .features import layer_channels
 from .models import CNN
 from .objectives import ActivationL2, ChannelMean, GuideDot, LogActivationL2, Objective, Sum
 
+MAX_WEIGHT = 1e6  # as the loss nodes' weight inputs; far larger weights overflow float32 losses
 ENTRY = re.compile(r"^(?P<layer>[^\s:#]+)(?:#(?P<channel>\d+))?(?:\s*:\s*(?P<weight>[-+0-9.eE]+))?$")
 
 
@@ -61,7 +63,24 @@ def parse_layers(cnn: CNN, text: str) -> LayerSelection:
             weight = float(match["weight"]) if match["weight"] else 1.0
         except ValueError:
             raise ValueError(f"Weight {match['weight']!r} of layer {layer!r} is not a number.") from None
+        if not abs(weight) <= MAX_WEIGHT:
+            raise ValueError(f"Weight {match['weight']!r} of layer {layer!r} is outside "
+                             f"{-MAX_WEIGHT:g}..{MAX_WEIGHT:g}; weights set the layers' proportions, usually "
+                             f"between -10 and 10.")
         entries.append(LayerWeight(layer, weight, int(match["channel"]) if match["channel"] else None))
+    _check_channels(cnn, entries)
     if all(e.weight == 0 for e in entries):
         raise ValueError("Every layer weight is 0: nothing to optimise. Give at least one layer a non-zero weight.")
     return LayerSelection(cnn, tuple(entries))
+
+
+def _check_channels(cnn: CNN, entries: list[LayerWeight]) -> None:
+    """Every `layer#channel` names a channel the layer has."""
+    picked = [e for e in entries if e.channel is not None]
+    if not picked:
+        return
+    channels = layer_channels(cnn, [e.layer for e in picked])
+    for e in picked:
+        if e.channel >= channels[e.layer]:
+            raise ValueError(f"Layer {e.layer!r} has {channels[e.layer]} channels (0..{channels[e.layer] - 1}); "
+                             f"got channel {e.channel} in '{e.layer}#{e.channel}'.")

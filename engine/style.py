@@ -26,8 +26,29 @@ UPSCALE_WARNING = 2.0  # a style image enlarged more than this gets a warning: i
 ASPECT_TOLERANCE = 0.02
 
 
+def non_finite(x: torch.Tensor, channel_dim: int | None = 1) -> str | None:
+    """None if every value of `x` is finite, else how many are NaN or infinite and in how many pixels
+    (positions over `channel_dim`; None: every value is a pixel, as in a mask)."""
+    bad = ~torch.isfinite(x)
+    if not bad.any():
+        return None
+    nan = int(torch.isnan(x).sum())
+    counts = " and ".join(f"{n:,} {kind}" for n, kind in ((nan, "NaN"), (int(bad.sum()) - nan, "infinite")) if n)
+    pixels = bad.any(channel_dim) if channel_dim is not None else bad
+    return f"{counts} values, in {int(pixels.sum()):,} of {pixels.numel():,} pixels"
+
+
+def check_finite(x: torch.Tensor, name: str, channel_dim: int | None = 1) -> torch.Tensor:
+    """`x` if every value is finite; a ValueError saying how many values are NaN or infinite otherwise."""
+    problem = non_finite(x, channel_dim)
+    if problem:
+        raise ValueError(f"The {name} has {problem}: every value must be a finite number in 0..1. "
+                         f"Check the node or file that made it.")
+    return x
+
+
 def check_image(x: object, name: str) -> torch.Tensor:
-    """`x` if it is an RGB float batch `[B, 3, H, W]`; a ValueError saying what it is otherwise."""
+    """`x` if it is an RGB float batch `[B, 3, H, W]` of finite values; a ValueError saying what it is otherwise."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"The {name} is missing: connect an image (got {type(x).__name__}).")
     if x.dim() != 4 or x.shape[1] != 3 or x.shape[0] < 1 or min(x.shape[-2:]) < 1:
@@ -35,22 +56,24 @@ def check_image(x: object, name: str) -> torch.Tensor:
                          f"Convert greyscale or RGBA images to RGB first.")
     if not x.is_floating_point():
         raise ValueError(f"The {name} must hold floats in [0, 1]; got {x.dtype}.")
-    return x
+    return check_finite(x, name)
 
 
-def check_mask(mask: torch.Tensor) -> torch.Tensor:
+def check_mask(mask: torch.Tensor, name: str = "mask") -> torch.Tensor:
     """A mask `[H, W]`, `[B, H, W]` or `[B, 1, H, W]` in [0, 1] as a float `[B, 1, H, W]`."""
+    shape = tuple(mask.shape)
     if mask.dim() == 2:
         mask = mask[None]
     if mask.dim() == 3:
         mask = mask[:, None]
     if mask.dim() != 4 or mask.shape[1] != 1:
-        raise ValueError(f"A mask must be [B, H, W] (or [H, W]); got shape {tuple(mask.shape)}.")
-    mask = mask.float()
+        raise ValueError(f"The {name} must be [B, H, W] (or [H, W]); got shape {shape}.")
+    mask = check_finite(mask.float(), name, None)
     if mask.min() < 0 or mask.max() > 1:
-        raise ValueError(f"Mask values must lie in [0, 1]; got {mask.min():g}..{mask.max():g}.")
+        raise ValueError(f"The {name} must hold values in [0, 1]; got {mask.min():g}..{mask.max():g}.")
     if (mask.flatten(1).amax(1) == 0).any():
-        raise ValueError("A mask is empty (all 0), so the style would apply nowhere; paint the region to stylise.")
+        raise ValueError(f"The {name} is empty (all 0), so the style would apply nowhere; paint the region to "
+                         f"stylise.")
     return mask
 
 

@@ -195,7 +195,8 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
             tiles = None if grid is None or grid.fits(*size) else grid
             warnings = [w for term in image_objectives(objective) for w in term.retarget(net, size, tiles)]
             report.warnings = list(dict.fromkeys(warnings))  # those of the largest size reached
-            x = resize(x, size).clamp(0, 1).requires_grad_(True)
+            # contiguous: L-BFGS views the gradient flat, which a permuted (e.g. HWC-read) image cannot give
+            x = resize(x, size).clamp(0, 1).contiguous().requires_grad_(True)
             opt = make_optimizer(settings, x, opt)
             ema = EMA(x.detach(), settings.ema) if settings.ema else None
             evaluate = whole_image(loss_fn) if tiles is None else \

@@ -20,8 +20,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if suffix == ".safetensors":
         try:
             return load_file(str(path), device="cpu")
-        except Exception as e:  # a damaged or foreign file: say so instead of a parser trace
-            raise ValueError(f"{path.name} is not a readable .safetensors file ({e}).") from e
+        except Exception as e:  # a damaged or foreign file: say so, without echoing any of its bytes
+            raise ValueError(f"{path.name} is not a readable .safetensors file (damaged, cut short, or another "
+                             f"kind of file).") from e
     if suffix not in PICKLE_SUFFIXES:
         raise ValueError(f"{path.name}: weights must be .safetensors (preferred) or "
                          f"{', '.join(PICKLE_SUFFIXES)}; got {suffix or 'no extension'}.")

@@ -15,11 +15,12 @@ from ..engine.pyramid import Pyramid, resize
 from ..engine.step_rules import NORMALIZERS
 from ..engine.zoom import dream_zoom
 from .host import NodeProgress, cnn_loaded, feature_net, fit_in_memory, kept_frames, shown_warnings, to_bchw, to_bhwc
+from .inputs import ReverieNode
 from .schema import schema
 from .types import LAYERS, OCTAVES
 
 
-class OctavePyramid(io.ComfyNode):
+class OctavePyramid(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return schema(
@@ -66,7 +67,7 @@ def step_inputs() -> list[io.Input]:
     ]
 
 
-class Dream(io.ComfyNode):
+class Dream(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return schema(
@@ -128,7 +129,7 @@ def _guided(net: FeatureNet, layers: LayerSelection, guide: torch.Tensor, device
         return layers.guided_objective(net(resize(g, (round(h * scale), round(w * scale)))))
 
 
-class DreamZoom(io.ComfyNode):
+class DreamZoom(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return schema(

@@ -15,6 +15,7 @@ from ..engine.download import Progress, fetch
 from ..engine.layers import parse_layers
 from ..engine.models import CNN as LoadedCNN
 from ..engine.models import DOWNLOADS, PADDING, POOLING, default_weights, load_cnn
+from .inputs import ReverieNode
 from .schema import schema
 from .types import CNN, LAYERS
 
@@ -69,7 +70,7 @@ def _weights_path(architecture: str, weights: str) -> Path | None:
     return default_weights(ARCHITECTURES[architecture], _download_folder(), _progress_bar())
 
 
-class LoadCNN(io.ComfyNode):
+class LoadCNN(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         names = list(ARCHITECTURES)
@@ -146,7 +147,7 @@ class LoadCNN(io.ComfyNode):
         return io.NodeOutput(cnn)
 
 
-class SelectLayers(io.ComfyNode):
+class SelectLayers(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return schema(

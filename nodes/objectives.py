@@ -19,6 +19,7 @@ from ..engine.models import CNN
 from ..engine.objectives import Objective
 from ..engine.style import ContentObjective, StyleObjective
 from .host import to_bchw, to_mask
+from .inputs import ReverieNode
 from .schema import schema
 from .types import LAYERS, OBJECTIVE
 
@@ -85,7 +86,7 @@ def _objective_output() -> io.Output:
     return OBJECTIVE.Output(display_name="objective", tooltip="The chain so far, for Optimize or another term.")
 
 
-class ContentLoss(io.ComfyNode):
+class ContentLoss(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return schema(
@@ -113,7 +114,7 @@ class ContentLoss(io.ComfyNode):
         return io.NodeOutput(chain(objective, layers, term, content))
 
 
-class StyleLoss(io.ComfyNode):
+class StyleLoss(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return schema(
@@ -157,7 +158,7 @@ class StyleLoss(io.ComfyNode):
         return io.NodeOutput(chain(objective, layers, term))
 
 
-class DreamObjective(io.ComfyNode):
+class DreamObjective(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return schema(

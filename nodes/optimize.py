@@ -13,6 +13,7 @@ from ..engine.pyramid import Pyramid
 from ..engine.transfer import (INITS, LBFGS_HISTORY, OPTIMIZERS, TILE_STATISTICS, TransferSettings, fit_size,
                                init_image, transfer)
 from .host import NodeProgress, cnn_loaded, feature_net, fit_in_memory, shown_warnings, to_bchw, to_bhwc
+from .inputs import ReverieNode
 from .objectives import ObjectiveRecipe
 from .schema import schema
 from .types import OBJECTIVE, OCTAVES
@@ -62,7 +63,7 @@ def transfer_settings(net: FeatureNet, settings: TransferSettings, size: tuple[i
     return dataclasses.replace(settings, tile=fit_in_memory(net, size, batch, settings.tile, footprint))
 
 
-class Optimize(io.ComfyNode):
+class Optimize(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return schema(

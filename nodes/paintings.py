@@ -9,6 +9,7 @@ import torch
 from comfy_api.latest import io
 from PIL import Image
 
+from .inputs import ReverieNode
 from .schema import schema
 
 FOLDER = Path(__file__).resolve().parents[1] / "paintings"
@@ -28,7 +29,7 @@ def painting_path(name: str) -> Path:
     return matches[0]
 
 
-class LoadPainting(io.ComfyNode):
+class LoadPainting(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         names = painting_names()

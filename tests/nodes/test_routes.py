@@ -6,6 +6,7 @@ import json
 import sys
 import types
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
@@ -37,3 +38,24 @@ def test_register_routes_adds_the_route(monkeypatch):
     from reverie.nodes.routes import register_routes
     register_routes()
     assert [(r.method, r.path) for r in routes] == [("GET", "/reverie/layers")]
+
+
+@pytest.mark.parametrize("name", ["../../../../etc/passwd", "/etc/passwd", "vgg19/../vgg16", "..%2F..%2Fetc%2Fpasswd",
+                                  "__class__", "vgg19\x00.png", "x" * 5000, ""])
+def test_hostile_architecture_values_read_no_file(name, monkeypatch):
+    """Paths, encodings, attribute names and huge values are unknown architectures: a 404 naming the known
+    ones, and no file is opened while answering."""
+    import builtins
+    import io
+    import os
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"the route opened a file: {args[:1]}")
+
+    for module, name_ in ((builtins, "open"), (io, "open"), (os, "open")):
+        monkeypatch.setattr(module, name_, refuse)
+    from urllib.parse import quote
+    response = get("architecture=" + quote(name))
+    assert response.status == 404
+    error = json.loads(response.body)["error"]
+    assert error.startswith("unknown architecture") and "known: efficientnet_lite0" in error

@@ -50,11 +50,6 @@ def test_missing_raft_weights_fall_back_to_the_builtin_flow_with_a_warning(nodes
     assert "raft_small weights not found" in warning and "built-in flow" in warning
 
 
-def test_flow_combo_values_are_checked(nodes, vgg_layers):
-    with pytest.raises(ValueError, match="flow must be one of builtin, raft_small, raft_large, none"):
-        call(nodes.DreamVideo, pan(2), vgg_layers("relu2_1"), **dream_args(flow="farneback"))
-
-
 def test_stylise_video_reads_each_frame_as_its_content(nodes, vgg_layers):
     """The chain's content image is replaced by each frame: a clip whose frames differ gets outputs that differ
     like the frames do, not one stylised content image repeated."""
