@@ -5,20 +5,22 @@ import numpy as np
 import torch
 from comfy_api.latest import io
 
-from ..engine.features import FeatureNet
 from ..engine.models import CNN as LoadedCNN
 from ..engine.parameterise import PARAMETERISATIONS
 from ..engine.pictures import atlas
 from ..engine.visualise import VisualiseSettings, layer_named, parse_channels, render
-from .host import NodeProgress, cnn_on_device, to_bchw, to_bhwc
+from .host import NodeProgress, cnn_loaded, feature_net, to_bchw, to_bhwc
+from .inputs import ReverieNode
+from .schema import schema
 from .types import CNN
 
 
-class Visualise(io.ComfyNode):
+class Visualise(ReverieNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return schema(
             node_id="ReverieVisualise",
+            search_aliases=["feature visualization", "channel atlas", "lucid"],
             display_name="Visualise Features",
             category="Reverie/visualise",
             description="Feature visualisation (Lucid's recipe): for each chosen channel of a layer, an image made "
@@ -80,8 +82,8 @@ class Visualise(io.ComfyNode):
         settings = VisualiseSettings(size, steps, learning_rate, batch_size, seed, parameterisation)
         request = parse_channels(channels)
         name = layer_named(cnn, layer)
-        with cnn_on_device(cnn, batch_size * size * size) as device:
-            net = FeatureNet(cnn, [name])
+        with cnn_loaded(cnn) as device:
+            net = feature_net(cnn, [name])
             rendering = render(net, name, request, settings, None if image is None else to_bchw(image, device),
                                NodeProgress())
             images = to_bhwc(rendering.images)
