@@ -9,19 +9,23 @@ from safetensors import safe_open
 from torch import nn
 
 from .architectures import ARCHITECTURES
+from .classes import ClassNames, class_names
 from .spec import Layer, ModelSpec, Preprocess, unknown_layer_message
 from .weights import read_state_dict
 
 
 @dataclass
 class CNN:
-    """A frozen network with its spec, input convention and how many stages have weights."""
+    """A frozen network with its spec, input convention, how many stages have weights and, when its
+    classifier is loaded, how many classes it has and their names (None when no source names them)."""
 
     spec: ModelSpec
     module: nn.Module
     preprocess: Preprocess
     weights: str
     depth: int
+    classes: int = 0
+    class_names: ClassNames | None = None
 
     def layer(self, name: str) -> Layer:
         """The layer `name`, checked to exist and to be computed by stages that have weights."""
@@ -89,7 +93,16 @@ def load_cnn(architecture: str | ModelSpec, weights: str | Path | None = None,
     module.load_state_dict(state, strict=False)
     module.eval().requires_grad_(False).to(dtype)
     _adapt(module, pooling, padding)
-    return CNN(spec, module, choose_preprocess(spec, path, state, preprocessing), name, depth)
+    classes = _class_count(spec, module, depth)
+    names = class_names(path, _metadata(path), classes) if classes else None
+    return CNN(spec, module, choose_preprocess(spec, path, state, preprocessing), name, depth, classes, names)
+
+
+def _class_count(spec: ModelSpec, module: nn.Module, depth: int) -> int:
+    """The number of outputs of the spec's classifier layer (a Linear or Conv2d), 0 when it has none loaded."""
+    if spec.classifier is None or spec.layer(spec.classifier).stage >= depth:
+        return 0
+    return module.get_submodule(spec.layers[spec.classifier]).weight.shape[0]
 
 
 PREPROCESS_METADATA = "reverie.preprocess"

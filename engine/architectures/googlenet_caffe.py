@@ -142,6 +142,7 @@ SPEC = ModelSpec(
     preprocess=(CAFFE_GOOGLENET,),
     min_size=32,
     default_layers={"inception_4c/output": 1.0},
+    classifier="loss3/classifier",
     convert_keys=convert_keys,
     weights_hint="googlenet_caffe.safetensors (BVLC GoogLeNet converted from Caffe, keys like "
                  "'inception_4c_3x3.weight')",
