@@ -1,81 +1,96 @@
-"""The class names of a loaded CNN's classifier, in the order of its outputs.
+"""Class names of a classifier layer: where they come from and finding classes by name.
 
-Names come from, in this order: the weights file's safetensors metadata `reverie.classes` (names joined
-by newlines); a text file beside the weights named `<weights stem>.classes.txt` (one name per line; when
-every line ends in its own index, as in Places365's `categories_places365.txt`, the indices go); for a
-1000-way classifier, torchvision's ImageNet categories (the order of every ImageNet net here). A
-classifier without names gets None and a warning: its classes are then only indices.
+Names come, in this order, from the weight file's safetensors metadata `reverie.classes` (one name per
+line), from a text file beside the weights named after them (`places365.safetensors` →
+`places365.classes.txt`, one name per line), or, for a 1000-class classifier, from ImageNet's names as
+torchvision ships them (the ILSVRC-2012 order every ImageNet checkpoint uses). Lines may carry the
+decorations of published lists: a leading WordNet id (`n01440764 tench`), Places' `/a/` prefix and
+trailing index (`/a/airfield 0`); underscores read as spaces.
 """
 from __future__ import annotations
 
+import difflib
+import re
+from dataclasses import dataclass
 from pathlib import Path
-
-from torch import nn
-
-from .models import CNN
-from .weights import read_metadata
 
 CLASSES_METADATA = "reverie.classes"
 CLASSES_SUFFIX = ".classes.txt"
 IMAGENET_CLASSES = 1000
+WORDNET_ID = re.compile(r"^n\d{8}\s+")
+PLACES_PREFIX = re.compile(r"^/[a-z]/")
 
 
-def class_names(cnn: CNN) -> tuple[list[str] | None, list[str]]:
-    """(names of the classifier's outputs or None, warnings saying why there are none or which were ignored)."""
-    spec = cnn.spec
-    if spec.classifier is None:
-        return None, [f"{spec.title} has no classifier layer, so it has no class names."]
-    layer = spec.layer(spec.classifier)
-    if layer.stage >= cnn.depth:
-        return None, [f"{cnn.weights} has no weights for the classifier {spec.classifier!r} (a partial file), "
-                      f"so it has no classes."]
-    width = classifier_width(cnn.module.get_submodule(layer.module))
-    warnings: list[str] = []
-    for source, names in _named_sources(cnn.path):
-        if len(names) == width:
-            return names, warnings
-        warnings.append(f"{source} lists {len(names)} class names but {spec.classifier!r} has {width} outputs: "
-                        f"its names were not used.")
-    if width == IMAGENET_CLASSES:
-        from torchvision.models import GoogLeNet_Weights  # torchvision ships the ImageNet names with its weights
-        return list(GoogLeNet_Weights.IMAGENET1K_V1.meta["categories"]), warnings
-    stem = cnn.path.stem if cnn.path else "<weights file name>"
-    warnings.append(f"No class names for the {width} classes of {cnn.weights}: classes are indices 0-{width - 1}. "
-                    f"Put one name per line in {stem}{CLASSES_SUFFIX} beside the weights (or a safetensors "
-                    f"metadata entry {CLASSES_METADATA!r}).")
-    return None, warnings
+@dataclass(frozen=True)
+class ClassNames:
+    """The names of a classifier's classes, in output order, and where they were read."""
+
+    names: tuple[str, ...]
+    source: str
+
+    def find(self, query: str) -> list[int]:
+        """The classes named exactly `query` (case and spacing aside), else every class whose name contains it."""
+        key = normalise(query)
+        lowered = [normalise(n) for n in self.names]
+        exact = [i for i, n in enumerate(lowered) if n == key]
+        return exact or [i for i, n in enumerate(lowered) if key in n]
+
+    def closest(self, query: str, n: int = 5) -> list[str]:
+        """The `n` names most similar to `query`."""
+        key = normalise(query)
+
+        def similarity(name: str) -> float:  # to the whole name or its best-matching word
+            parts = [normalise(name), *normalise(name).split()]
+            return max(difflib.SequenceMatcher(None, key, part).ratio() for part in parts)
+        return sorted(self.names, key=similarity, reverse=True)[:n]
+
+    def label(self, index: int) -> str:
+        return f"{self.names[index]} ({index})"
 
 
-def classifier_width(module: nn.Module) -> int:
-    """The number of outputs of a linear or convolutional classifier."""
-    if isinstance(module, nn.Linear):
-        return module.out_features
-    if isinstance(module, nn.Conv2d):
-        return module.out_channels
-    raise TypeError(f"A classifier must be nn.Linear or nn.Conv2d; got {type(module).__name__}.")
+def normalise(name: str) -> str:
+    return " ".join(name.lower().split())
 
 
-def _named_sources(path: Path | None) -> list[tuple[str, list[str]]]:
-    """(where, names) for each source of names that the weights file has."""
-    if path is None:
-        return []
-    sources = []
-    listed = read_metadata(path).get(CLASSES_METADATA)
-    if listed:
-        sources.append((f"{path.name}'s metadata {CLASSES_METADATA!r}", _lines(listed)))
-    text = path.with_name(path.stem + CLASSES_SUFFIX)
-    if text.is_file():
-        sources.append((text.name, _without_indices(_lines(text.read_text(encoding="utf-8")))))
-    return sources
+def parse_names(text: str) -> tuple[str, ...]:
+    """One class name per line, published lists' decorations removed (see the module's docstring)."""
+    names = []
+    for i, line in enumerate(line for line in text.splitlines() if line.strip()):
+        name = WORDNET_ID.sub("", PLACES_PREFIX.sub("", line.strip()))
+        head, _, tail = name.rpartition(" ")
+        if head and tail == str(i):  # Places' "/a/airfield 0": the line's own index
+            name = head
+        names.append(" ".join(name.replace("_", " ").split()))
+    return tuple(names)
 
 
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
+def imagenet_names() -> tuple[str, ...]:
+    """ImageNet's 1000 class names in the ILSVRC-2012 order, from torchvision's weights metadata."""
+    from torchvision.models import GoogLeNet_Weights  # imported when needed: loading the registry stays light
+    return tuple(GoogLeNet_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-def _without_indices(names: list[str]) -> list[str]:
-    """`/a/airfield 0`, `/a/airplane_cabin 1`, ... (every line ends in its index) -> the names alone."""
-    indexed = [name.rsplit(None, 1) for name in names]
-    if all(len(parts) == 2 and parts[1] == str(i) for i, parts in enumerate(indexed)):
-        return [parts[0] for parts in indexed]
-    return names
+def class_names(path: str | Path, metadata: dict[str, str], count: int) -> ClassNames | None:
+    """The names of the `count` classes of the weights at `path` (None when no source has them); a ValueError
+    when a source lists another number of names than the classifier has classes."""
+    path = Path(path)
+    text_file = path.with_name(path.stem + CLASSES_SUFFIX)
+    if CLASSES_METADATA in metadata:
+        found = ClassNames(parse_names(metadata[CLASSES_METADATA]), f"the {CLASSES_METADATA} metadata of {path.name}")
+    elif text_file.is_file():
+        found = ClassNames(parse_names(text_file.read_text(encoding="utf-8")), text_file.name)
+    elif count == IMAGENET_CLASSES:
+        return ClassNames(imagenet_names(), "ImageNet's class names")
+    else:
+        return None
+    if len(found.names) != count:
+        raise ValueError(f"{found.source} lists {len(found.names)} class names but the classifier of {path.name} "
+                         f"has {count} classes: give one name per class, in order.")
+    return found
+
+
+def missing_names_hint(weights: str) -> str:
+    """How to give a classifier without names its names."""
+    stem = Path(weights).stem
+    return (f"put the names, one per line in class order, into {stem}{CLASSES_SUFFIX} beside {weights} "
+            f"(or into its safetensors metadata {CLASSES_METADATA!r})")

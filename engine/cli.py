@@ -172,6 +172,7 @@ def _dream_args(p: argparse.ArgumentParser, octaves: int) -> None:
     p.add_argument("--step-size", type=float, default=0.01)
     p.add_argument("--jitter", type=int, default=32)
     p.add_argument("--normalize", choices=NORMALIZERS, default="mean_abs")
+    p.add_argument("--smoothing", type=float, default=0.0, help="blur of the gradient in pixels (0: off)")
     p.add_argument("--octaves", type=int, default=octaves)
     p.add_argument("--scale", type=float, default=1.4, help="size ratio between octaves")
     p.add_argument("--tile", type=int, default=0, help="0: the whole image at once; else a tile size in pixels")
@@ -197,10 +198,14 @@ def _style_args(p: argparse.ArgumentParser, steps: int, octaves: int, required: 
     p.add_argument("--tile-statistics", choices=TILE_STATISTICS, default="exact")
 
 
-def _dream_setup(args, cnn: CNN) -> tuple[FeatureNet, Objective, DreamSettings, Pyramid]:
+def _dream_setup(args, cnn: CNN, image: torch.Tensor) -> tuple[FeatureNet, Objective, DreamSettings, Pyramid]:
+    """The dream of `args`; topK channels are chosen on `image` (the input, or a clip's first frame)."""
     text = args.layers or ", ".join(f"{k}: {v}" for k, v in cnn.spec.default_layers.items())
-    selection = parse_layers(cnn, text)
-    settings = DreamSettings(args.steps, args.step_size, args.jitter, args.normalize, args.seed, args.tile)
+    selection = parse_layers(cnn, text).for_image(image)
+    for note in selection.notes:
+        print(note, file=sys.stderr)
+    settings = DreamSettings(args.steps, args.step_size, args.jitter, args.normalize, args.smoothing, args.seed,
+                             args.tile)
     return FeatureNet(cnn, selection.layers), selection.dream_objective(), settings, Pyramid(args.octaves, args.scale)
 
 
@@ -225,10 +230,11 @@ def _style_setup(args, cnn: CNN, content: torch.Tensor | None,
 
 
 def _dream(args, cnn: CNN, device: torch.device) -> Path:
-    net, objective, settings, pyramid = _dream_setup(args, cnn)
+    image = read_image(args.input).to(device)
+    net, objective, settings, pyramid = _dream_setup(args, cnn, image)
     bar = ProgressBar("dream")
     try:
-        out = dream(net, objective.to(device), read_image(args.input).to(device), settings, pyramid, bar)
+        out = dream(net, objective.to(device), image, settings, pyramid, bar)
     except Diverged as e:  # the image from before it went wrong, with the reason
         if e.image is None:
             raise
@@ -265,7 +271,7 @@ def _video(args, cnn: CNN, device: torch.device) -> Path:
                              args.refresh_steps or 50, estimate, pyramid, bar)
         done = [out for out, _ in clip]
     else:
-        net, objective, settings, pyramid = _dream_setup(args, cnn)
+        net, objective, settings, pyramid = _dream_setup(args, cnn, frames[:1])
         done = list(dream_video(net, objective.to(device), frames, settings, args.blend, args.refresh_steps or 1,
                                 estimate, pyramid, bar))
     bar.close()

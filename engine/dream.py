@@ -21,6 +21,7 @@ class DreamSettings:
     step_size: float = 0.01
     jitter: int = 32
     normalize: Normalize = "mean_abs"
+    smoothing: float = 0.0  # sigma in pixels of the gradient's blur cascade; 0: off
     seed: int = 0
     tile: int = 0  # 0: the whole image at once; else windows of about this size (bounded memory)
 
@@ -51,7 +52,7 @@ def dream(net: FeatureNet, objective: Objective, image: torch.Tensor, settings: 
     for level, size in enumerate(sizes):
         base = resize(image, size)
         x = (base + resize(detail, size)).clamp(0, 1).requires_grad_(True)
-        optimizer = NormalizedDescent([x], settings.step_size, settings.normalize)
+        optimizer = NormalizedDescent([x], settings.step_size, settings.normalize, settings.smoothing)
         try:
             x = optimize(x, evaluate, optimizer, settings.steps, callback, level, len(sizes))
         except Diverged as e:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .architectures import ARCHITECTURES
+from .classes import ClassNames, class_names
 from .download import Download, Progress, fetch
 from .spec import Layer, ModelSpec, Preprocess, unknown_layer_message
 from .weights import read_metadata, read_state_dict
@@ -15,8 +16,9 @@ from .weights import read_metadata, read_state_dict
 
 @dataclass
 class CNN:
-    """A frozen network with its spec, input convention, weights file (name and path) and how many
-    stages have weights."""
+    """A frozen network with its spec, input convention, weights file (name and path), how many stages have
+    weights and, when its classifier is loaded, how many classes it has and their names (None when no source
+    names them)."""
 
     spec: ModelSpec
     module: nn.Module
@@ -24,6 +26,8 @@ class CNN:
     weights: str
     depth: int
     path: Path | None = None
+    classes: int = 0
+    class_names: ClassNames | None = None
 
     def layer(self, name: str) -> Layer:
         """The layer `name`, checked to exist and to be computed by stages that have weights."""
@@ -110,7 +114,10 @@ def load_cnn(architecture: str | ModelSpec, weights: str | Path | None = None,
     module.load_state_dict(state, strict=False)
     module.eval().requires_grad_(False).to(dtype)
     _adapt(module, pooling, padding)
-    return CNN(spec, module, choose_preprocess(spec, path, state, preprocessing), name, depth, Path(path))
+    classes = _class_count(spec, module, depth)
+    names = class_names(path, read_metadata(path), classes) if classes else None
+    return CNN(spec, module, choose_preprocess(spec, path, state, preprocessing), name, depth, Path(path), classes,
+               names)
 
 
 def _size_classifier(spec: ModelSpec, module: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -122,6 +129,14 @@ def _size_classifier(spec: ModelSpec, module: nn.Module, state: dict[str, torch.
     if (isinstance(layer, nn.Linear) and weight is not None and weight.dim() == 2
             and weight.shape[1] == layer.in_features and weight.shape[0] != layer.out_features):
         module.set_submodule(path, nn.Linear(layer.in_features, weight.shape[0], bias=layer.bias is not None))
+
+
+
+def _class_count(spec: ModelSpec, module: nn.Module, depth: int) -> int:
+    """The number of outputs of the spec's classifier layer (a Linear or Conv2d), 0 when it has none loaded."""
+    if spec.classifier is None or spec.layer(spec.classifier).stage >= depth:
+        return 0
+    return module.get_submodule(spec.layers[spec.classifier]).weight.shape[0]
 
 
 PREPROCESS_METADATA = "reverie.preprocess"

@@ -194,25 +194,39 @@ class LogActivationL2(ActivationL2):
 
 
 class ChannelMean(LayerTerm):
-    """Amplifies one channel of a conv layer (or one unit of a flat layer, such as a class logit)."""
+    """Amplifies chosen channels of a conv layer (or units of a flat layer, such as class logits): minus
+    their mean activation over the channels and positions.
 
-    def __init__(self, layer: str, channel: int):
+    `channels` is one channel, a list of them, or one list per image of the batch (all of one length:
+    the `#topK` channels each image responds to most).
+    """
+
+    def __init__(self, layer: str, channels: int | Sequence[int] | Sequence[Sequence[int]]):
         super().__init__(layer)
-        self.channel = channel
+        rows = [[channels]] if isinstance(channels, int) else [list(channels)] if isinstance(channels[0], int) \
+            else [list(row) for row in channels]
+        self.register_buffer("index", torch.tensor(rows, dtype=torch.long))  # [1 or B, k]
 
     def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
         act = feats[self.layer]
-        if not 0 <= self.channel < act.shape[1]:
+        highest = int(self.index.max())
+        if highest >= act.shape[1]:
             raise ValueError(f"Layer {self.layer!r} has {act.shape[1]} channels (0..{act.shape[1] - 1}); "
-                             f"got channel {self.channel}.")
-        channel = act[:, self.channel]
-        return {"sum": per_image_sum(channel), "n": count(channel)}
+                             f"got channel {highest}.")
+        if self.index.shape[0] not in (1, act.shape[0]):
+            raise ValueError(f"Channels of {self.layer!r} were chosen for {self.index.shape[0]} images; "
+                             f"the batch has {act.shape[0]}.")
+        index = self.index.view(*self.index.shape, *(1,) * (act.dim() - 2))
+        chosen = act.gather(1, index.expand(act.shape[0], -1, *act.shape[2:]))
+        return {"sum": per_image_sum(chosen), "n": count(chosen)}
 
     def total(self, sums: Sums) -> torch.Tensor:
         return -sums["sum"] / sums["n"]
 
     def extra_repr(self) -> str:
-        return f"{self.layer!r}, channel={self.channel}"
+        rows = self.index.tolist()
+        chosen = rows[0][0] if self.index.numel() == 1 else rows[0] if len(rows) == 1 else rows
+        return f"{self.layer!r}, channel={chosen}"
 
 
 class ChannelPerImage(LayerTerm):

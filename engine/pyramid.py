@@ -37,3 +37,11 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return x
     shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+
+
+def analysis_size(x: torch.Tensor, min_size: int, longest: int = 512) -> torch.Tensor:
+    """`x` scaled so its longer side is at most `longest` and its shorter side at least `min_size`: the size
+    at which an image's features are read once (a guide's, the channels an input responds to most)."""
+    h, w = x.shape[-2:]
+    scale = max(min(longest / max(h, w), 1.0), min_size / min(h, w))
+    return resize(x, (round(h * scale), round(w * scale)))

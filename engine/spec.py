@@ -65,7 +65,8 @@ class ModelSpec:
     `nn.Flatten` the forward needs is named as a stage too. `layers` maps readable names to the
     dotted path of the module whose output is the layer. `preprocess` lists the input conventions
     the architecture accepts, the default first. `convert_keys` maps a weight file's keys onto
-    `build()`'s; `default_weights` finds the spec's own weights (a path, or None; it may download, and
+    `build()`'s; `classifier` names the layer whose channels are the classes (None: the net has none);
+    `default_weights` finds the spec's own weights (a path, or None; it may download, and
     raises a ValueError naming the file to fetch by hand when it cannot). `detect_preprocess` looks at a
     converted state dict and names the input convention it was trained for, or None when it can't tell
     (then the first of `preprocess` applies); it must return one of `preprocess`. `classifier` is the
@@ -83,6 +84,7 @@ class ModelSpec:
     preprocess: tuple[Preprocess, ...]
     min_size: int
     default_layers: Mapping[str, float]
+    classifier: str | None = None
     convert_keys: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] = field(default=lambda sd: sd)
     default_weights: Callable[[], str | None] = field(default=lambda: None)
     weights_hint: str = ""

@@ -11,7 +11,7 @@ from ..engine.features import FeatureNet
 from ..engine.layers import LayerSelection
 from ..engine.memory import DREAM
 from ..engine.optimize import Diverged
-from ..engine.pyramid import Pyramid, resize
+from ..engine.pyramid import Pyramid, analysis_size
 from ..engine.step_rules import NORMALIZERS
 from ..engine.zoom import dream_zoom
 from .host import NodeProgress, cnn_loaded, feature_net, fit_in_memory, kept_frames, shown_warnings, to_bchw, to_bhwc
@@ -55,8 +55,14 @@ def step_inputs() -> list[io.Input]:
         io.Int.Input("jitter", default=32, min=0, max=512,
                      tooltip="Random shift in pixels before each step; hides the net's grid."),
         io.Combo.Input("normalize", options=list(NORMALIZERS), default="mean_abs",
-                       tooltip="Divide the gradient by its mean absolute value (DeepDream notebook) "
-                               "or by its standard deviation."),
+                       tooltip="How the gradient is scaled before each step: by its mean absolute value "
+                               "(DeepDream notebook), by its standard deviation, or 'laplacian': each band of "
+                               "its Laplacian pyramid by its own size (TF DeepDream tutorial), which gives "
+                               "larger, smoother shapes at the same steps."),
+        io.Float.Input("smoothing", default=0.0, min=0.0, max=16.0, step=0.1,
+                       tooltip="Blur of the gradient in pixels (sigma) before each step: three Gaussians at "
+                               "0.5, 1 and 2 × this, averaged (pytorch-deepdream). 0 = off; 1-2 give softer, "
+                               "less noisy patterns."),
         io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
                      tooltip="Seeds the jitter; the same seed gives the same dream."),
         io.Int.Input("tile_size", default=0, min=0, max=8192, step=64,
@@ -93,14 +99,15 @@ class Dream(ReverieNode):
 
     @classmethod
     def execute(cls, image: torch.Tensor, layers: LayerSelection, steps: int, step_size: float, jitter: int,
-                normalize: str, seed: int, tile_size: int, octaves: Pyramid | None = None,
+                normalize: str, smoothing: float, seed: int, tile_size: int, octaves: Pyramid | None = None,
                 guide: torch.Tensor | None = None) -> io.NodeOutput:
-        settings = DreamSettings(steps, step_size, jitter, normalize, seed, tile_size)
+        settings = DreamSettings(steps, step_size, jitter, normalize, smoothing, seed, tile_size)
         warnings = []
         with cnn_loaded(layers.cnn) as device:
             net = feature_net(layers.cnn, layers.layers)
             settings = dream_settings(net, settings, image)
             x = to_bchw(image, device)
+            layers = layers.for_image(x) if guide is None else dataclasses.replace(layers, notes=())
             objective = layers.dream_objective() if guide is None else _guided(net, layers, guide, device)
             try:
                 out = dream(net, objective.to(device), x, settings, octaves, NodeProgress())
@@ -108,7 +115,7 @@ class Dream(ReverieNode):
                 if e.image is None:
                     raise
                 out, warnings = e.image, [str(e)]
-        return io.NodeOutput(to_bhwc(out, image), ui=shown_warnings(warnings, "Dream"))
+        return io.NodeOutput(to_bhwc(out, image), ui=shown_warnings([*layers.notes, *warnings], "Dream"))
 
 
 def dream_settings(net: FeatureNet, settings: DreamSettings, image: torch.Tensor, clip: int = 0) -> DreamSettings:
@@ -122,11 +129,8 @@ def dream_settings(net: FeatureNet, settings: DreamSettings, image: torch.Tensor
 
 def _guided(net: FeatureNet, layers: LayerSelection, guide: torch.Tensor, device: torch.device):
     """The guided objective from the guide's features, at a size the net accepts (≤ 512 px is plenty)."""
-    g = to_bchw(guide, device)
-    h, w = g.shape[-2:]
-    scale = max(min(512 / max(h, w), 1.0), net.min_size / min(h, w))
     with torch.no_grad():
-        return layers.guided_objective(net(resize(g, (round(h * scale), round(w * scale)))))
+        return layers.guided_objective(net(analysis_size(to_bchw(guide, device), net.min_size)))
 
 
 class DreamZoom(ReverieNode):
@@ -155,15 +159,18 @@ class DreamZoom(ReverieNode):
 
     @classmethod
     def execute(cls, image: torch.Tensor, layers: LayerSelection, frames: int, zoom: float, steps: int,
-                step_size: float, jitter: int, normalize: str, seed: int, tile_size: int,
+                step_size: float, jitter: int, normalize: str, smoothing: float, seed: int, tile_size: int,
                 octaves: Pyramid | None = None) -> io.NodeOutput:
-        settings = DreamSettings(steps, step_size, jitter, normalize, seed, tile_size)
+        settings = DreamSettings(steps, step_size, jitter, normalize, smoothing, seed, tile_size)
         warnings = []
         with cnn_loaded(layers.cnn) as device:
             net = feature_net(layers.cnn, layers.layers)
             settings = dream_settings(net, settings, image)
-            sequence = dream_zoom(net, layers.dream_objective().to(device), to_bchw(image, device), settings,
-                                  frames, zoom, octaves, NodeProgress())
+            x = to_bchw(image, device)
+            layers = layers.for_image(x)  # topK channels are chosen on the first frame
+            warnings += layers.notes
+            sequence = dream_zoom(net, layers.dream_objective().to(device), x, settings, frames, zoom, octaves,
+                                  NodeProgress())
             # RGB; each frame leaves the device at once
             done = [to_bhwc(frame) for frame in kept_frames(sequence, frames, warnings)]
         return io.NodeOutput(torch.stack(done, 1).flatten(0, 1), ui=shown_warnings(warnings, "Dream Zoom"))

@@ -15,6 +15,7 @@ from ..engine.download import Progress, fetch
 from ..engine.layers import parse_layers
 from ..engine.models import CNN as LoadedCNN
 from ..engine.models import DOWNLOADS, PADDING, POOLING, default_weights, load_cnn
+from .host import shown_warnings
 from .inputs import ReverieNode
 from .schema import schema
 from .types import CNN, LAYERS
@@ -156,18 +157,26 @@ class SelectLayers(ReverieNode):
             search_aliases=["layers", "channels"],
             category="Reverie/models",
             description="Chooses which layers of the CNN an effect reads, each with a weight. One entry per "
-                        "line or comma: 'layer', 'layer: weight', or 'layer#channel: weight' for a single "
-                        "channel (on a classifier layer, the channel is the class index).",
+                        "line or comma: 'layer' or 'layer: weight' for a whole layer; 'layer#channels: weight' "
+                        "for channels: numbers and ranges ('mixed4#3,7,10-20': the commas after '#' continue "
+                        "the list until an item names a layer), or 'topK', the K channels the input image "
+                        "excites most, chosen by Dream ('mixed4#top8'). 'class' stands for the classifier "
+                        "layer, whose channels are the classes: 'class#207', or by name, 'class#golden "
+                        "retriever' (an exact name picks that class) or 'class#dog' (every class whose name "
+                        "contains it; unknown names get the closest ones). A negative weight suppresses. The "
+                        "classes a name picked show on the node after a run.",
             inputs=[
                 CNN.Input("cnn", tooltip="The network whose layers are named."),
                 io.String.Input("layers", multiline=True, default="",
-                                tooltip="e.g. 'inception_4c/output: 1.0' for GoogLeNet or 'stage5: 1.0' "
-                                        "for EfficientNet-Lite0. Unknown names are reported with the "
-                                        "nearest valid ones."),
+                                tooltip="e.g. 'inception_4c/output: 1.0' (GoogLeNet) or 'stage5: 1.0' "
+                                        "(EfficientNet-Lite0); 'stage5#3,7,10-20: 1', 'stage5#top8: 1', "
+                                        "'stage4#12: -0.5' (suppress), 'class#golden retriever: 1', "
+                                        "'class#dog'. Unknown names are reported with the nearest valid ones."),
             ],
             outputs=[LAYERS.Output(display_name="layers", tooltip="Weighted layers of this CNN.")],
         )
 
     @classmethod
     def execute(cls, cnn: LoadedCNN, layers: str) -> io.NodeOutput:
-        return io.NodeOutput(parse_layers(cnn, layers))
+        selection = parse_layers(cnn, layers)
+        return io.NodeOutput(selection, ui=shown_warnings(list(selection.notes), "Select Layers"))

@@ -55,7 +55,7 @@ def chain(previous: ObjectiveRecipe | None, selection: LayerSelection, term: Ter
 
 def whole_layers(selection: LayerSelection, what: str) -> dict[str, float]:
     """Layer weights for a loss over whole layers; channels make no sense there."""
-    if any(e.channel is not None for e in selection.entries):
+    if not all(e.whole for e in selection.entries):
         raise ValueError(f"{what} compares whole layers: remove the '#channel' part of its layer entries.")
     return {e.layer: e.weight for e in selection.entries}
 
@@ -183,4 +183,7 @@ class DreamObjective(ReverieNode):
     @classmethod
     def execute(cls, layers: LayerSelection, weight: float,
                 objective: ObjectiveRecipe | None = None) -> io.NodeOutput:
+        if layers.chooses_channels:
+            raise ValueError("Dream Objective has no input image to choose topK channels on: name the channels "
+                             "(layer#3,7,10-20), or use Dream, which chooses them on its image.")
         return io.NodeOutput(chain(objective, layers, partial(_dream, layers, weight)))

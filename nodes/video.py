@@ -80,15 +80,18 @@ class DreamVideo(ReverieNode):
 
     @classmethod
     def execute(cls, frames: torch.Tensor, layers: LayerSelection, steps: int, step_size: float, jitter: int,
-                normalize: str, seed: int, tile_size: int, blend: float, refresh_steps: int, flow: str,
-                octaves: Pyramid | None = None) -> io.NodeOutput:
-        settings = DreamSettings(steps, step_size, jitter, normalize, seed, tile_size)
+                normalize: str, smoothing: float, seed: int, tile_size: int, blend: float, refresh_steps: int,
+                flow: str, octaves: Pyramid | None = None) -> io.NodeOutput:
+        settings = DreamSettings(steps, step_size, jitter, normalize, smoothing, seed, tile_size)
         estimate, warnings = load_flow(flow)
         with cnn_loaded(layers.cnn) as device:
             net = feature_net(layers.cnn, layers.layers)
             settings = dream_settings(net, settings, frames, clip=len(frames))
-            clip = dream_video(net, layers.dream_objective().to(device), to_bchw(frames, device), settings, blend,
-                               refresh_steps, estimate, octaves, NodeProgress())
+            x = to_bchw(frames, device)
+            layers = layers.for_image(x[:1])  # topK channels are chosen on the first frame, for the whole clip
+            warnings = [*layers.notes, *warnings]
+            clip = dream_video(net, layers.dream_objective().to(device), x, settings, blend, refresh_steps, estimate,
+                               octaves, NodeProgress())
             done = [to_bhwc(out, frames[t:t + 1]) for t, out in enumerate(kept_frames(clip, len(frames), warnings))]
         return io.NodeOutput(torch.cat(done), ui=shown_warnings(warnings, "Dream Video"))
 

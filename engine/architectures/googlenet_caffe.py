@@ -209,6 +209,7 @@ SPEC = ModelSpec(
     preprocess=(CAFFE_GOOGLENET, CAFFE_PLACES365, CAFFE_PLACES205),
     min_size=32,
     default_layers={"inception_4c/output": 1.0},
+    classifier="loss3/classifier",
     convert_keys=convert_keys,
     weights_hint="googlenet_caffe.safetensors (BVLC GoogLeNet converted from Caffe, keys like "
                  "'inception_4c_3x3.weight'), or neural-dream's / pytorch-caffe-models' bvlc_googlenet .pth",

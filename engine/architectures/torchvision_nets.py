@@ -100,6 +100,7 @@ GOOGLENET = ModelSpec(
     preprocess=(TENSORFLOW, TORCHVISION),
     min_size=32,
     default_layers={"inception4c": 1.0},
+    classifier="fc",
     default_weights=hub_weights("googlenet-1378be20.pth"),
     weights_hint="googlenet-1378be20.pth (torchvision's GoogLeNet weights)",
     classifier="fc",
@@ -129,6 +130,7 @@ INCEPTION_V3 = ModelSpec(
     preprocess=(TENSORFLOW, TORCHVISION),
     min_size=75,
     default_layers={"mixed3": 1.0, "mixed5": 1.0},  # the TF2 DeepDream tutorial's choice
+    classifier="fc",
     default_weights=hub_weights("inception_v3_google-0cc3c7bd.pth"),
     weights_hint="inception_v3_google-0cc3c7bd.pth (torchvision's Inception v3 weights) or "
                  "inception_v3_tf2015_partial_to_mixed_7a.safetensors (TF 2015, up to Mixed_7a)",
@@ -202,6 +204,7 @@ def vgg_spec(name: str, file: str) -> ModelSpec:
         min_size=32,
         # Block 3 keeps the shared partial VGG19 (conv1_1 ... conv3_4) usable with the defaults.
         default_layers={f"relu3_{convs[2]}": 1.0},
+        classifier="fc8",
         default_weights=hub_weights(file),
         weights_hint=f"{file} (torchvision's VGG{depth}) or a Caffe/Keras VGG{depth} converted to "
                      f"torchvision key names (features.0.weight, ...)",
@@ -238,6 +241,7 @@ SQUEEZENET1_1 = ModelSpec(
     preprocess=(TORCHVISION,),
     min_size=32,
     default_layers={"fire7": 1.0},
+    classifier="conv10",  # the class maps before ReLU and pooling
     default_weights=hub_weights("squeezenet1_1-b8a52dc0.pth"),
     weights_hint="squeezenet1_1-b8a52dc0.pth (torchvision's SqueezeNet 1.1) or squeezenet1_1.safetensors",
     classifier="conv10",
@@ -268,6 +272,7 @@ RESNET50 = ModelSpec(
     preprocess=(TORCHVISION,),
     min_size=32,
     default_layers={"layer3": 1.0},
+    classifier="fc",
     default_weights=hub_weights("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
     weights_hint="resnet50-0676ba61.pth (torchvision's ResNet-50 IMAGENET1K_V1; V2's resnet50-11ad3fa6.pth "
                  "works too)",

@@ -9,7 +9,6 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from reverie.engine.classes import class_names
 from reverie.engine.features import FeatureNet
 from reverie.engine.models import load_cnn
 from reverie.engine.spec import CAFFE_GOOGLENET, CAFFE_PLACES205, CAFFE_PLACES365
@@ -143,54 +142,18 @@ def test_wrong_width_elsewhere_is_still_refused(shared_state, tmp_path):
         load_cnn("googlenet_caffe", path)
 
 
-# --- class names ------------------------------------------------------------------------------------
+# --- class names (finding classes by name: tests/engine/test_layers.py) ------------------------------
 
 
 def test_imagenet_names_for_a_1000_way_classifier():
     """BVLC GoogLeNet's names are torchvision's ImageNet categories, the shared list's order."""
-    names, warnings = class_names(load_cnn("googlenet_caffe", shared_file("weights/googlenet_caffe.safetensors")))
-    assert names == shared_file("weights/imagenet_classes.txt").read_text().splitlines()
-    assert names[281] == "tabby" and warnings == []
+    cnn = load_cnn("googlenet_caffe", shared_file("weights/googlenet_caffe.safetensors"))
+    names = list(cnn.class_names.names)
+    assert names == shared_file("weights/imagenet_classes.txt").read_text().splitlines() and names[281] == "tabby"
 
 
-@pytest.fixture()
-def places365(shared_state, tmp_path):
+def test_places_classifier_width_is_the_files(shared_state, tmp_path):
     path = tmp_path / "googlenet_places365.safetensors"
     save_file(places_classifier(shared_state, "loss3_classifier", 365), str(path))
-    return path
-
-
-def test_places_without_names_gives_none_and_says_where_names_go(places365):
-    names, warnings = class_names(load_cnn("googlenet_caffe", places365))
-    assert names is None
-    assert len(warnings) == 1 and "googlenet_places365.classes.txt" in warnings[0] and "365" in warnings[0]
-
-
-def test_places_names_from_a_sibling_file_in_csail_format(places365):
-    """`<stem>.classes.txt` beside the weights; Places365's `/a/airfield 0` lines lose their index."""
-    lines = [f"/a/scene_{i} {i}" for i in range(365)]
-    places365.with_name("googlenet_places365.classes.txt").write_text("\n".join(lines) + "\n")
-    names, warnings = class_names(load_cnn("googlenet_caffe", places365))
-    assert names[0] == "/a/scene_0" and names[364] == "/a/scene_364" and warnings == []
-
-
-def test_names_from_metadata_win_and_a_wrong_count_is_skipped_with_a_warning(shared_state, tmp_path):
-    """safetensors metadata `reverie.classes` first; a list of the wrong length is ignored, said so."""
-    state = places_classifier(shared_state, "loss3_classifier", 205)
-    path = tmp_path / "places205.safetensors"
-    save_file(state, str(path), metadata={"reverie.classes": "\n".join(f"room {i}" for i in range(205))})
-    (tmp_path / "places205.classes.txt").write_text("only\ntwo\n")
-    names, warnings = class_names(load_cnn("googlenet_caffe", path))
-    assert names[7] == "room 7" and warnings == []
-    save_file(state, str(path), metadata={"reverie.classes": "a\nb\nc"})
-    names, warnings = class_names(load_cnn("googlenet_caffe", path))
-    assert names is None
-    assert "lists 3 class names" in warnings[0] and "lists 2 class names" in warnings[1]
-    assert "205 classes" in warnings[2]
-
-
-def test_file_without_the_classifier_has_no_names(shared_state, tmp_path):
-    path = tmp_path / "bvlc_googlenet.pth"
-    torch.save(neural_dream_layout(shared_state), path)
-    names, warnings = class_names(load_cnn("googlenet_caffe", path))
-    assert names is None and "no weights for the classifier 'loss3/classifier'" in warnings[0]
+    cnn = load_cnn("googlenet_caffe", path)
+    assert cnn.classes == 365 and cnn.class_names is None

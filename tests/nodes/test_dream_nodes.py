@@ -29,7 +29,7 @@ def select(nodes, cnn, text):
 
 
 def run_dream(nodes, layers, image, **kw):
-    args = dict(steps=3, step_size=0.02, jitter=8, normalize="mean_abs", seed=0, tile_size=0) | kw
+    args = dict(steps=3, step_size=0.02, jitter=8, normalize="mean_abs", smoothing=0.0, seed=0, tile_size=0) | kw
     with torch.inference_mode():
         return nodes[0].Dream.execute(image, layers, **args)[0]
 
@@ -79,12 +79,44 @@ def test_dream_with_octaves_guide_and_tiles(nodes, googlenet):
     ("inception_4c/outptu", "inception_4c/output"),
     ("", "No layers given"),
     ("inception_4c/output: 0", "non-zero"),
-    ("inception 4c", "Cannot read"),
+    ("inception 4c", "no layer 'inception 4c'. Nearest valid names: inception_4c"),
+    ("inception_4c/output#600", "has 512 channels"),
 ])
 def test_select_layers_rejects_bad_names_with_the_fix(nodes, googlenet, text, message):
     """Unknown, empty, all-zero or unreadable layer lists say what is valid."""
     with pytest.raises(ValueError, match=message):
         select(nodes, googlenet, text)
+
+
+def test_select_layers_shows_the_classes_a_name_picked(nodes, googlenet):
+    """The classes behind 'class#retriever' are listed in the node's ui box (web/js/warnings.js)."""
+    with torch.inference_mode():
+        out = nodes[0].SelectLayers.execute(googlenet, "class#retriever: 1\ninception_4c/output#3,7,10-20")
+    notes = out.ui["reverie_warnings"]
+    assert notes == ["class#retriever → 5 classes: flat-coated retriever (205), curly-coated retriever (206), "
+                     "golden retriever (207), Labrador retriever (208), Chesapeake Bay retriever (209)"]
+    assert [str(e) for e in out[0].entries] == ["loss3/classifier#205-209: 1", "inception_4c/output#3,7,10-20: 1"]
+
+
+def test_dream_chooses_top_channels_per_image_and_says_which(nodes, googlenet):
+    """topK channels are chosen on each image of Dream's batch and shown on the node; the Laplacian
+    normalisation and the smoothing run through the node."""
+    image = torch.rand(2, 64, 64, 3, generator=torch.Generator().manual_seed(2))
+    image[1] = image[1] * 0.3
+    layers = select(nodes, googlenet, "inception_3b/output#top4: 1, inception_3a/output#5: -0.5")
+    with torch.inference_mode():
+        out = nodes[0].Dream.execute(image, layers, steps=2, step_size=0.02, jitter=4, normalize="laplacian",
+                                     smoothing=1.0, seed=0, tile_size=0)
+    notes = out.ui["reverie_warnings"]
+    assert [n.split(" → ")[0] for n in notes] == ["inception_3b/output#top4 on image 1",
+                                                 "inception_3b/output#top4 on image 2"]
+    assert out[0].shape == image.shape and ((out[0] - image).abs().flatten(1).mean(1) > 1e-3).all()
+
+
+def test_bad_normalize_value_is_refused(nodes, googlenet):
+    """ComfyUI does not check combo values sent over the API: the engine names the valid ones."""
+    with pytest.raises(ValueError, match="mean_abs, std, laplacian"):
+        run_dream(nodes, select(nodes, googlenet, "inception_3a/output"), torch.rand(1, 48, 48, 3), normalize="lap")
 
 
 def test_too_small_image_is_a_clear_error(nodes, googlenet):
@@ -108,7 +140,7 @@ def test_dream_zoom_returns_each_images_frames_in_order(nodes, googlenet):
     image = torch.rand(2, 48, 64, 3, generator=torch.Generator().manual_seed(4))
     with torch.inference_mode():
         frames = nodes[0].DreamZoom.execute(image, select(nodes, googlenet, "inception_3a/output"), 3, 1.1,
-                                            2, 0.02, 4, "mean_abs", 0, 0)[0]
+                                            2, 0.02, 4, "mean_abs", 0.0, 0, 0)[0]
     assert frames.shape == (6, 48, 64, 3)
     first_of_second = frames[3]
     assert (frames[0] - image[0]).abs().mean() < (first_of_second - image[0]).abs().mean()

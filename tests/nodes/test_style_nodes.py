@@ -56,6 +56,12 @@ def test_channels_are_refused_by_whole_layer_losses(nodes, vgg_layers):
         call(nodes.StyleLoss, vgg_layers("relu1_1#3"), torch.rand(1, 40, 40, 3), 1.0, "gram", 1.0, 0.5)
 
 
+def test_dream_objective_refuses_top_channels(nodes, vgg_layers):
+    """Optimize has no input image to choose topK channels on: the message says what to write instead."""
+    with pytest.raises(ValueError, match="name the channels"):
+        call(nodes.DreamObjective, vgg_layers("relu3_1#top4"), 1.0)
+
+
 def test_noise_init_is_reproducible_by_seed(nodes, vgg_layers):
     objective = call(nodes.StyleLoss, vgg_layers("relu1_1"), torch.rand(1, 40, 40, 3), 1.0, "gram", 1.0, 0.5)
     a, b = (optimize(nodes, objective, init="noise", size=40, seed=7, steps=2) for _ in range(2))

@@ -25,7 +25,7 @@ def pan(frames: int, alpha: bool = False) -> torch.Tensor:
 
 
 def dream_args(**kw):
-    return dict(steps=2, step_size=0.02, jitter=4, normalize="mean_abs", seed=0, tile_size=0, blend=0.9,
+    return dict(steps=2, step_size=0.02, jitter=4, normalize="mean_abs", smoothing=0.0, seed=0, tile_size=0, blend=0.9,
                 refresh_steps=1, flow="builtin") | kw
 
 

@@ -1,12 +1,14 @@
 // Reverie.Warnings: shows what a run warned about (a style image enlarged a lot, a run stopped early
-// because it diverged...) in a read-only text box on the node. The node sends them as
+// because it diverged...) or chose (the classes a name matched, the topK channels) in a read-only text box
+// on the node. The node sends them as
 // ui={"reverie_warnings": [...]} (nodes/host.py: shown_warnings); the box disappears when a run has none.
 // Public frontend API only: node.addDOMWidget / node.removeWidget. The box is a report, not an input:
 // options.serialize = false keeps it out of the prompt (so an unchanged graph stays cached on the server)
 // and widget.serialize = false keeps it out of the saved workflow.
 import { app } from "../../../scripts/app.js";
 
-const NODES = new Set(["ReverieDream", "ReverieDreamZoom", "ReverieOptimize", "ReverieDreamVideo", "ReverieStyliseVideo"]);
+const NODES = new Set(["ReverieSelectLayers", "ReverieDream", "ReverieDreamZoom", "ReverieOptimize", "ReverieDreamVideo",
+  "ReverieStyliseVideo"]);
 const NAME = "warnings";
 const HEIGHT = 72; // px of the box
 
