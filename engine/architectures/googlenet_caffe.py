@@ -214,6 +214,5 @@ SPEC = ModelSpec(
     weights_hint="googlenet_caffe.safetensors (BVLC GoogLeNet converted from Caffe, keys like "
                  "'inception_4c_3x3.weight'), or neural-dream's / pytorch-caffe-models' bvlc_googlenet .pth",
     detect_preprocess=detect_preprocess,
-    classifier="loss3/classifier",
     downloads=DOWNLOADS,
 )

@@ -103,7 +103,6 @@ GOOGLENET = ModelSpec(
     classifier="fc",
     default_weights=hub_weights("googlenet-1378be20.pth"),
     weights_hint="googlenet-1378be20.pth (torchvision's GoogLeNet weights)",
-    classifier="fc",
 )
 
 # --- Inception v3 ---------------------------------------------------------------------------------
@@ -134,7 +133,6 @@ INCEPTION_V3 = ModelSpec(
     default_weights=hub_weights("inception_v3_google-0cc3c7bd.pth"),
     weights_hint="inception_v3_google-0cc3c7bd.pth (torchvision's Inception v3 weights) or "
                  "inception_v3_tf2015_partial_to_mixed_7a.safetensors (TF 2015, up to Mixed_7a)",
-    classifier="fc",
 )
 
 # --- VGG ------------------------------------------------------------------------------------------
@@ -209,7 +207,6 @@ def vgg_spec(name: str, file: str) -> ModelSpec:
         weights_hint=f"{file} (torchvision's VGG{depth}) or a Caffe/Keras VGG{depth} converted to "
                      f"torchvision key names (features.0.weight, ...)",
         detect_preprocess=detect_vgg_preprocess,
-        classifier="fc8",
     )
 
 
@@ -244,7 +241,6 @@ SQUEEZENET1_1 = ModelSpec(
     classifier="conv10",  # the class maps before ReLU and pooling
     default_weights=hub_weights("squeezenet1_1-b8a52dc0.pth"),
     weights_hint="squeezenet1_1-b8a52dc0.pth (torchvision's SqueezeNet 1.1) or squeezenet1_1.safetensors",
-    classifier="conv10",
 )
 
 # --- ResNet-50 ------------------------------------------------------------------------------------
@@ -276,7 +272,6 @@ RESNET50 = ModelSpec(
     default_weights=hub_weights("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
     weights_hint="resnet50-0676ba61.pth (torchvision's ResNet-50 IMAGENET1K_V1; V2's resnet50-11ad3fa6.pth "
                  "works too)",
-    classifier="fc",
 )
 
 SPECS = (GOOGLENET, INCEPTION_V3, vgg_spec("vgg16", "vgg16-397923af.pth"), vgg_spec("vgg19", "vgg19-dcbb9e9d.pth"),
