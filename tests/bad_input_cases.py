@@ -43,7 +43,7 @@ CASES: list[Case] = [
     Case("Load CNN", "precision 'fp64'",
          "The input 'precision' of Load CNN must be one of 'auto', 'fp32', 'bf16', 'fp16'; got 'fp64'",
          lambda k: k.dream(layers=k.layers(cnn={"precision": "fp64"}))),
-    Case("Load CNN", "architecture 'alexnet'", "The input 'architecture' of Load CNN must be one of",
+    Case("Load CNN", "architecture 'alexnet'", "architecture 'alexnet' is unknown; valid: efficientnet_lite0",
          lambda k: k.dream(layers=k.layers(cnn={"architecture": "alexnet"}))),
     Case("Load CNN", "pooling 'min'", "The input 'pooling' of Load CNN must be one of 'max', 'average'; got 'min'",
          lambda k: k.dream(layers=k.layers(cnn={"pooling": "min"}))),
@@ -160,6 +160,11 @@ CASES: list[Case] = [
     # Load Painting: its combo is checked when the prompt is validated
     Case("Load Painting", "painting 'mona_lisa'", "unknown painting 'mona_lisa'; bundled:",
          lambda k: k.optimize(k.style(style=k.add("ReverieLoadPainting", painting="mona_lisa")))),
+    # Visualise Features
+    Case("Visualise Features", "learning_rate NaN", "The input 'learning_rate' of Visualise Features must be a finite",
+         lambda k: k.visualise(learning_rate=NAN)),
+    Case("Visualise Features", "parameterisation 'wavelet'",
+         "The input 'parameterisation' of Visualise Features must be one of", lambda k: k.visualise(parameterisation="wavelet")),
     # Tensors no core node makes: the node tier
     Case("Dream", "image with 4 NaN values in 2 pixels", "has 4 NaN values, in 2 of 256 pixels",
          lambda k: k.dream(image=_nan_pixels((1, 16, 16, 3), 4)), tier="node"),

@@ -98,6 +98,10 @@ class PromptKit:
     def octaves(self, **inputs) -> list:
         return self.add("ReverieOctavePyramid", **inputs)
 
+    def visualise(self, **inputs) -> dict:
+        model = self._once("cnn", lambda: self.add("ReverieLoadCNN"))
+        return self._save(self.add("ReverieVisualise", cnn=model, **{"steps": 1, "size": 64, **inputs}))
+
     def _save(self, images: list) -> dict:
         self.add("SaveImage", images=images, filename_prefix=self.prefix)
         return self.prompt
