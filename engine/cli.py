@@ -218,10 +218,10 @@ def _style_setup(args, cnn: CNN, content: torch.Tensor | None,
     content_layers, style_layers = (parse_layers(cnn, text) for text in
                                     (args.content_layers or defaults[0], args.style_layers or defaults[1]))
     styles = [read_image(path).to(device) for path in args.style]
-    objective = StyleObjective(styles, {e.layer: e.weight for e in style_layers.entries}, args.style_weight,
+    objective = StyleObjective(styles, style_layers.whole_layers("--style-layers"), args.style_weight,
                                args.style_blend, args.statistic, style_scale=args.style_scale)
     if args.content_weight:
-        objective = ContentObjective(content, {e.layer: e.weight for e in content_layers.entries},
+        objective = ContentObjective(content, content_layers.whole_layers("--content-layers"),
                                      args.content_weight) + objective
     settings = TransferSettings(args.optimizer, args.lr, args.style_steps, args.tv_weight, args.ema, args.colour,
                                 args.style_tile, tile_statistics=args.tile_statistics)

@@ -122,6 +122,12 @@ class LayerSelection:
             entries.append(e)
         return replace(self, entries=tuple(entries), notes=tuple(notes))
 
+    def whole_layers(self, what: str) -> dict[str, float]:
+        """Layer weights for a loss over whole layers (`what`, e.g. "Content Loss"); channels make no sense there."""
+        if not all(e.whole for e in self.entries):
+            raise ValueError(f"{what} compares whole layers: remove the '#channel' part of its layer entries.")
+        return {e.layer: e.weight for e in self.entries}
+
     def dream_objective(self, log_scale: bool = False) -> Objective:
         """Amplify each entry: a whole layer's L2 power (its log with `log_scale`, for objectives that
         join relative losses), or its channels' mean."""

@@ -241,6 +241,7 @@ def exact_tiles(net: FeatureNet, objective: Objective, grid: TileGrid, lagged: b
             image.grad[..., region.tile.crop[0], region.tile.crop[1]] += crop.grad
             seen = add(seen, {key: value.detach() for key, value in part.items()})
         loss, reuse = _loss_and_gradient(objective, seen)
-        history[:] = [*history[-1:], seen]
+        if lagged:
+            history[:] = [*history[-1:], seen]
         return loss
     return evaluate

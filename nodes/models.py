@@ -22,7 +22,7 @@ from .types import CNN, LAYERS
 
 FOLDER = "cnn"
 DEFAULT_WEIGHTS = "default"
-DOWNLOAD_PREFIX = "download/"  # combo entries for published files not in models/cnn yet
+DOWNLOAD_PREFIX = "download/"  # combo entries for published files (fetched into models/cnn on first use)
 AUTO = "auto"
 PREPROCESSING = (AUTO, *sorted({p.name for spec in ARCHITECTURES.values() for p in spec.preprocess}))
 DEFAULT_ARCHITECTURE = "efficientnet_lite0"
@@ -32,11 +32,11 @@ folder_paths.add_model_folder_path(FOLDER, os.path.join(folder_paths.models_dir,
 
 
 def _weight_files() -> list[str]:
-    """'default', the files in models/cnn, then a `download/<file>` entry for each published file that
-    Load CNN can fetch and that is not there yet."""
+    """'default', the files in models/cnn, then a `download/<file>` entry for each published file that Load
+    CNN can fetch, fetched or not: a workflow saved with the entry stays valid once the file has arrived (the
+    entry then loads it from models/cnn)."""
     present = folder_paths.get_filename_list(FOLDER)
-    missing = [DOWNLOAD_PREFIX + name for name in DOWNLOADS if name not in present]
-    return [DEFAULT_WEIGHTS, *present, *missing]
+    return [DEFAULT_WEIGHTS, *present, *(DOWNLOAD_PREFIX + name for name in DOWNLOADS)]
 
 
 def _download_folder() -> Path:

@@ -53,13 +53,6 @@ def chain(previous: ObjectiveRecipe | None, selection: LayerSelection, term: Ter
     return start.add(selection, term, content)
 
 
-def whole_layers(selection: LayerSelection, what: str) -> dict[str, float]:
-    """Layer weights for a loss over whole layers; channels make no sense there."""
-    if not all(e.whole for e in selection.entries):
-        raise ValueError(f"{what} compares whole layers: remove the '#channel' part of its layer entries.")
-    return {e.layer: e.weight for e in selection.entries}
-
-
 def _content(layers: dict[str, float], image: torch.Tensor, weight: float,
              net: FeatureNet, device: torch.device) -> Objective:
     return ContentObjective(to_bchw(image, device), layers, weight)
@@ -110,7 +103,7 @@ class ContentLoss(ReverieNode):
     @classmethod
     def execute(cls, layers: LayerSelection, content: torch.Tensor, weight: float,
                 objective: ObjectiveRecipe | None = None) -> io.NodeOutput:
-        term = partial(_content, whole_layers(layers, "Content Loss"), content, weight)
+        term = partial(_content, layers.whole_layers("Content Loss"), content, weight)
         return io.NodeOutput(chain(objective, layers, term, content))
 
 
@@ -153,7 +146,7 @@ class StyleLoss(ReverieNode):
                 style_scale: float, blend: float, style_b: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, objective: ObjectiveRecipe | None = None) -> io.NodeOutput:
         styles, shares = ([style], [1.0]) if style_b is None else ([style, style_b], [1.0 - blend, blend])
-        term = partial(_style, whole_layers(layers, "Style Loss"), styles, shares, weight, statistic,
+        term = partial(_style, layers.whole_layers("Style Loss"), styles, shares, weight, statistic,
                        style_scale, mask)
         return io.NodeOutput(chain(objective, layers, term))
 

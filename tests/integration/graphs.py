@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from run_workflow import Comfy, WorkflowError, execution_error
+from run_workflow import Comfy, WorkflowError, execution_error, widget_default
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -28,11 +28,8 @@ def node(object_info: dict, class_type: str, **inputs) -> dict:
     values = {}
     for group in ("required", "optional"):
         for name, spec in object_info[class_type]["input"].get(group, {}).items():
-            opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-            if "default" in opts:
-                values[name] = opts["default"]
-            elif isinstance(spec[0], list) and spec[0]:
-                values[name] = spec[0][0]
+            if (default := widget_default(spec)) is not None:
+                values[name] = default
     return {"class_type": class_type, "inputs": {**values, **inputs}}
 
 

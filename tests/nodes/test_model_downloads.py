@@ -36,14 +36,15 @@ def run(models, architecture: str, weights: str):
         return models.LoadCNN.execute(architecture, weights, "auto", "max", "zeros", "fp32")[0]
 
 
-def test_combo_offers_each_published_file_until_it_is_there(load_cnn_node, models_cnn):
+def test_combo_offers_each_published_file_and_keeps_it_once_there(load_cnn_node, models_cnn):
+    """Once fetched, the file is listed itself and its download entry stays, so saved workflows stay valid."""
     models = load_cnn_node
     options = models._weight_files()
     assert options[0] == "default" and f"download/{BVLC}" in options
     assert "download/googlenet_places365-da1e6512eb7d2613.pth" in options
     (models_cnn / BVLC).write_bytes(b"")
     options = models._weight_files()
-    assert BVLC in options and f"download/{BVLC}" not in options
+    assert BVLC in options and f"download/{BVLC}" in options
 
 
 def test_download_entries_are_checked_before_the_run(load_cnn_node):
