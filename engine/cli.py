@@ -34,7 +34,7 @@ from .step_rules import NORMALIZERS
 from .style import ContentObjective, StyleObjective
 from .transfer import INITS, OPTIMIZERS, TILE_STATISTICS, TransferSettings, init_image, transfer
 from .video import dream_video, stylise_video
-from .visualise import VisualiseSettings, layer_named, parse_channels, render
+from .visualise import VisualiseSettings, channel_entry, render
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 ANIMATED_SUFFIXES = {".gif", ".webp", ".png", ".apng"}
@@ -280,11 +280,11 @@ def _video(args, cnn: CNN, device: torch.device) -> Path:
 
 
 def _visualise(args, cnn: CNN, device: torch.device) -> Path:
-    layer = layer_named(cnn, args.layer or "")
+    entry = channel_entry(cnn, args.layer or "", args.channels)
     settings = VisualiseSettings(args.size, args.steps, args.lr, args.batch, args.seed, args.parameterisation)
     image = read_image(args.image).to(device) if args.image else None
     bar = ProgressBar("visualise")
-    rendering = render(FeatureNet(cnn, [layer]), layer, parse_channels(args.channels), settings, image, bar)
+    rendering = render(FeatureNet(cnn, [entry.layer]), entry, settings, image, bar)
     bar.close()
     atlas(rendering.images, rendering.labels, args.columns).save(args.output)
     print("\n".join(rendering.labels))

@@ -15,6 +15,7 @@ its own `#`; the weight after the last item is the whole set's (negative suppres
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import weakref
 from dataclasses import dataclass, field, replace
@@ -221,7 +222,9 @@ def _weight(text: str | None, layer: str) -> float:
     try:
         weight = float(text)
     except ValueError:
-        raise ValueError(f"Weight {text!r} of layer {layer!r} is not a number.") from None
+        weight = math.nan
+    if math.isnan(weight):
+        raise ValueError(f"Weight {text!r} of layer {layer!r} is not a number: write one such as 0.5 or -2.")
     if not abs(weight) <= MAX_WEIGHT:
         raise ValueError(f"Weight {text!r} of layer {layer!r} is outside {-MAX_WEIGHT:g}..{MAX_WEIGHT:g}; weights "
                          f"set the layers' proportions, usually between -10 and 10.")

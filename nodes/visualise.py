@@ -8,7 +8,7 @@ from comfy_api.latest import io
 from ..engine.models import CNN as LoadedCNN
 from ..engine.parameterise import PARAMETERISATIONS
 from ..engine.pictures import atlas
-from ..engine.visualise import VisualiseSettings, layer_named, parse_channels, render
+from ..engine.visualise import VisualiseSettings, channel_entry, render
 from .host import NodeProgress, cnn_loaded, feature_net, to_bchw, to_bhwc
 from .inputs import ReverieNode
 from .schema import schema
@@ -36,8 +36,8 @@ class Visualise(ReverieNode):
                                         "('loss3/classifier', 'logits') for classes; empty = the model's dream layer."),
                 io.String.Input("channels", default="0-7",
                                 tooltip="Channel numbers and ranges, e.g. '3, 7, 10-20' (on a classifier, class "
-                                        "indices, e.g. '207' golden retriever), or 'top8': the eight channels "
-                                        "most active on `image`."),
+                                        "indices or names, e.g. '207' or 'golden retriever'), or 'top8': the "
+                                        "eight channels most active on each image of `image`."),
                 io.Int.Input("size", default=128, min=32, max=1024, step=8,
                              tooltip="Side of each square image in pixels (Lucid uses 128; 224 shows more detail)."),
                 io.Int.Input("steps", default=256, min=1, max=10000,
@@ -68,23 +68,14 @@ class Visualise(ReverieNode):
         )
 
     @classmethod
-    def validate_inputs(cls, channels: str) -> bool | str:
-        try:
-            parse_channels(channels)
-        except ValueError as error:
-            return str(error)
-        return True
-
-    @classmethod
     def execute(cls, cnn: LoadedCNN, layer: str, channels: str, size: int, steps: int, learning_rate: float,
                 batch_size: int, seed: int, parameterisation: str, columns: int,
                 image: torch.Tensor | None = None) -> io.NodeOutput:
         settings = VisualiseSettings(size, steps, learning_rate, batch_size, seed, parameterisation)
-        request = parse_channels(channels)
-        name = layer_named(cnn, layer)
+        entry = channel_entry(cnn, layer, channels)
         with cnn_loaded(cnn) as device:
-            net = feature_net(cnn, [name])
-            rendering = render(net, name, request, settings, None if image is None else to_bchw(image, device),
+            net = feature_net(cnn, [entry.layer])
+            rendering = render(net, entry, settings, None if image is None else to_bchw(image, device),
                                NodeProgress())
             images = to_bhwc(rendering.images)
         grid = torch.from_numpy(np.array(atlas(images.permute(0, 3, 1, 2), rendering.labels, columns)))

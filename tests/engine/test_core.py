@@ -59,8 +59,8 @@ def test_parse_layers_reads_weights_and_channels(cnn):
 @pytest.mark.parametrize("text, message", [
     ("b2/relu: 1e309", r"Weight '1e309' of layer 'b2/relu' is outside -1e\+06..1e\+06"),
     ("b2/relu: -2e6", r"outside -1e\+06..1e\+06"),
-    ("b2/relu#16", r"Layer 'b2/relu' has 16 channels \(0..15\); got channel 16 in 'b2/relu#16'"),
-    ("b1/conv#3, b3/pool#99", r"Layer 'b3/pool' has 16 channels"),
+    ("b2/relu#16", r"b2/relu#16 is out of range: 'b2/relu' has 16 channels \(0..15\)"),
+    ("b1/conv#3, b3/pool#99", r"b3/pool#99 is out of range: 'b3/pool' has 16 channels"),
 ])
 def test_parse_layers_refuses_weights_out_of_range_and_missing_channels(cnn, text, message):
     with pytest.raises(ValueError, match=message):

@@ -8,8 +8,7 @@ from reverie.engine.features import FeatureNet
 from reverie.engine.models import load_cnn
 from reverie.engine.objectives import ChannelPerImage
 from reverie.engine.redirection import RedirectedReLU
-from reverie.engine.visualise import (ChannelRequest, VisualiseSettings, choose_channels, parse_channels, render,
-                                      top_channels, visualise)
+from reverie.engine.visualise import VisualiseSettings, channel_entry, chosen_channels, render, visualise
 from tests.helpers import photo, shared_file, tiny_cnn
 
 
@@ -89,55 +88,56 @@ def test_redirected_relu_wakes_a_silent_channel_and_changes_no_output():
     assert (pushing_down == 0).all()  # never pushes an input further below zero
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("3, 7, 10-12", ChannelRequest((3, 7, 10, 11, 12))),
-    ("5", ChannelRequest((5,))),
-    (" 4 - 6 ", ChannelRequest((4, 5, 6))),
-    ("top8", ChannelRequest(top=8)),
-    ("#TOP 3", ChannelRequest(top=3)),
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return tiny_cnn(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.mark.parametrize("text, channels, top", [
+    ("3, 7, 10-12", (3, 7, 10, 11, 12), 0),
+    ("5", (5,), 0),
+    (" 4 - 6 ", (4, 5, 6), 0),
+    ("top8", (), 8),
+    ("TOP 3", (), 3),
 ])
-def test_parse_channels(text, expected):
-    assert parse_channels(text) == expected
+def test_channels_are_read_in_select_layers_grammar(tiny, text, channels, top):
+    entry = channel_entry(tiny, "b2/relu", text)
+    assert entry.layer == "b2/relu" and entry.channels == ((channels,) if channels else ()) and entry.top == top
 
 
 @pytest.mark.parametrize("text, message", [
-    ("top0", "k ≥ 1"),
-    ("3, x", "cannot read 'x'"),
+    ("top0", "K of topK must be at least 1"),
+    ("3, x", "'x' is not a channel number"),
     ("9-2", "runs backwards"),
-    ("", "No channels given"),
-    ("3,,4", "cannot read ''"),
+    ("", "channels is empty"),
+    ("0-20", r"b2/relu#0-20 is out of range: 'b2/relu' has 16 channels \(0..15\)"),
+    ("top17", "asks for more channels than there are: 'b2/relu' has 16"),
+    ("3, b3/pool#2", r"names other layers \(b3/pool\)"),
 ])
-def test_parse_channels_errors(text, message):
+def test_bad_channels_are_clear_errors(tiny, text, message):
     with pytest.raises(ValueError, match=message):
-        parse_channels(text)
+        channel_entry(tiny, "b2/relu", text)
 
 
-def test_more_channels_than_the_layer_has_is_a_clear_error(tmp_path):
-    """b2/relu of the tiny net has 16 channels."""
-    net = FeatureNet(tiny_cnn(tmp_path), ["b2/relu"])
-    with pytest.raises(ValueError, match=r"channel 20; layer 'b2/relu' has only 16 channels \(0..15\)"):
-        choose_channels(net, "b2/relu", parse_channels("0-20"))
-    with pytest.raises(ValueError, match="asks for 17 channels; layer 'b2/relu' has only 16"):
-        choose_channels(net, "b2/relu", parse_channels("top17"), torch.rand(1, 3, 32, 32))
-    with pytest.raises(ValueError, match="connect one"):
-        choose_channels(net, "b2/relu", parse_channels("top3"))
-
-
-def test_top_channels_are_the_most_active_on_the_image(tmp_path):
-    net = FeatureNet(tiny_cnn(tmp_path), ["b2/relu"])
+def test_top_channels_are_the_most_active_on_each_image(tiny):
+    """topK ranks on every image of the batch and renders the union: without an image it is an error."""
+    net = FeatureNet(tiny, ["b2/relu"])
     image = torch.rand(2, 3, 40, 48, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        means = net(image)["b2/relu"].mean((0, 2, 3))
-    top = top_channels(net, "b2/relu", image, 4)
-    assert top == means.argsort(descending=True)[:4].tolist()
+        means = net(image)["b2/relu"].mean((2, 3))
+    expected = {c for row in means.topk(4, dim=1).indices.tolist() for c in row}
+    chosen = chosen_channels(tiny, channel_entry(tiny, "b2/relu", "top4"), image)
+    assert set(chosen) == expected and len(chosen) == len(expected)
+    with pytest.raises(ValueError, match="connect one"):
+        chosen_channels(tiny, channel_entry(tiny, "b2/relu", "top3"), None)
 
 
 def test_classes_are_labelled_by_name():
     """On GoogLeNet's classifier the channels are classes: labels are ImageNet names; elsewhere layer#channel."""
     cnn = load_cnn("googlenet_caffe", shared_file("weights/googlenet_caffe.safetensors"))
     net = FeatureNet(cnn, ["loss3/classifier"])
-    rendering = render(net, "loss3/classifier", parse_channels("207, 281"), VisualiseSettings(size=64, steps=1))
+    rendering = render(net, channel_entry(cnn, "class", "207, tabby"), VisualiseSettings(size=64, steps=1))
     assert rendering.labels == ["golden retriever (207)", "tabby (281)"]
-    inner = render(FeatureNet(cnn, ["inception_3a/output"]), "inception_3a/output", parse_channels("top2"),
+    inner = render(FeatureNet(cnn, ["inception_3a/output"]), channel_entry(cnn, "inception_3a/output", "top2"),
                    VisualiseSettings(size=64, steps=1), photo("chelsea.png", (96, 64)))
     assert inner.labels == [f"inception_3a/output#{c}" for c in inner.channels] and len(set(inner.channels)) == 2

@@ -28,7 +28,7 @@ class NodeKit:
         return self.call(self.nodes.SelectLayers, self.cnn, text)
 
     def dream(self, image: torch.Tensor | None = None, **kw) -> torch.Tensor:
-        args = dict(steps=1, step_size=0.01, jitter=0, normalize="mean_abs", seed=0, tile_size=0) | kw
+        args = dict(steps=1, step_size=0.01, jitter=0, normalize="mean_abs", smoothing=0.0, seed=0, tile_size=0) | kw
         return self.call(self.nodes.Dream, torch.rand(1, 32, 32, 3) if image is None else image, self.layers(), **args)
 
     def content(self, content: torch.Tensor | None = None, **kw):

@@ -115,7 +115,7 @@ def test_dream_chooses_top_channels_per_image_and_says_which(nodes, googlenet):
 
 def test_bad_normalize_value_is_refused(nodes, googlenet):
     """ComfyUI does not check combo values sent over the API: the engine names the valid ones."""
-    with pytest.raises(ValueError, match="mean_abs, std, laplacian"):
+    with pytest.raises(ValueError, match="one of 'mean_abs', 'std', 'laplacian'; got 'lap'"):
         run_dream(nodes, select(nodes, googlenet, "inception_3a/output"), torch.rand(1, 48, 48, 3), normalize="lap")
 
 

