@@ -32,10 +32,11 @@ folder_paths.add_model_folder_path(FOLDER, os.path.join(folder_paths.models_dir,
 
 
 def _weight_files() -> list[str]:
-    """'default', the files in models/cnn, then a `download/<file>` entry for each published file that Load
+    """'default', the weight files in models/cnn, then a `download/<file>` entry for each published file that Load
     CNN can fetch, fetched or not: a workflow saved with the entry stays valid once the file has arrived (the
     entry then loads it from models/cnn)."""
-    present = folder_paths.get_filename_list(FOLDER)
+    present = folder_paths.filter_files_extensions(folder_paths.get_filename_list(FOLDER),
+                                                   folder_paths.supported_pt_extensions)  # no .classes.txt
     return [DEFAULT_WEIGHTS, *present, *(DOWNLOAD_PREFIX + name for name in DOWNLOADS)]
 
 

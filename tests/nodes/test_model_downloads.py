@@ -16,12 +16,12 @@ BVLC = "bvlc_googlenet-1f25f8c8778a8802.pth"
 
 @pytest.fixture()
 def models_cnn(tmp_path, monkeypatch):
-    """An empty models/cnn as ComfyUI's only cnn folder (nothing lands in the host's own)."""
+    """An empty models/cnn as ComfyUI's only cnn folder (nothing lands in the host's own), registered as
+    nodes/models.py registers it: with no extension filter."""
     import folder_paths
     folder = tmp_path / "models" / "cnn"
     folder.mkdir(parents=True)
-    monkeypatch.setitem(folder_paths.folder_names_and_paths, "cnn",
-                        ([str(folder)], folder_paths.supported_pt_extensions))
+    monkeypatch.setitem(folder_paths.folder_names_and_paths, "cnn", ([str(folder)], set()))
     return folder
 
 
@@ -43,8 +43,9 @@ def test_combo_offers_each_published_file_and_keeps_it_once_there(load_cnn_node,
     assert options[0] == "default" and f"download/{BVLC}" in options
     assert "download/googlenet_places365-da1e6512eb7d2613.pth" in options
     (models_cnn / BVLC).write_bytes(b"")
+    (models_cnn / "places.classes.txt").write_text("a\nb\n")  # class names beside weights are not weights
     options = models._weight_files()
-    assert BVLC in options and f"download/{BVLC}" in options
+    assert BVLC in options and f"download/{BVLC}" in options and "places.classes.txt" not in options
 
 
 def test_download_entries_are_checked_before_the_run(load_cnn_node):
