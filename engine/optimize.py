@@ -73,6 +73,7 @@ def whole_image(loss_fn: LossFn) -> Evaluate:
     return evaluate
 
 
+COPY_DTYPE = torch.float16  # of the images Watch keeps
 CHECK_EVERY = 8  # steps between reads of the run's health by the host (one sync each; L-BFGS syncs every step)
 SATURATED = 0.5  # diverged: more than this share of the pixel values pinned at 0 or 1 ...
 SATURATION_RISE = 0.25  # ... and at least this much more of them than at the start
@@ -101,13 +102,16 @@ class Watch:
 
     It keeps the best image so far (lowest finite loss, per image), which a run stopped by a NaN or a rising
     loss returns, and at each check that finds the run healthy a copy of it (at first the starting image),
-    which a saturated or noisy run returns (its best loss may belong to an image already going wrong).
+    which a saturated or noisy run returns (its best loss may belong to an image already going wrong). Both
+    copies are float16 (pixels in [0, 1] to within 2⁻¹², finer than the 8 bits an image is saved with): at
+    print sizes they would otherwise be two of the run's largest buffers.
     """
 
     def __init__(self, image: torch.Tensor):
         x = image.detach()
+        self.dtype = x.dtype
         self.start_pinned, self.start_rough = pinned(x), roughness(x)
-        self.best, self.kept, self.kept_step = x.clone(), x.clone(), 0
+        self.best, self.kept, self.kept_step = x.to(COPY_DTYPE, copy=True), x.to(COPY_DTYPE, copy=True), 0
         self.best_loss = torch.full((x.shape[0],), torch.inf, device=x.device)
         self.first: torch.Tensor | None = None
         self.evaluations = 0
@@ -123,7 +127,8 @@ class Watch:
                                          self.non_finite_at)
         improved = finite & (loss < self.best_loss)
         self.best_loss = torch.where(improved, loss, self.best_loss)
-        torch.where(improved.view(-1, *[1] * (image.dim() - 1)), image.detach(), self.best, out=self.best)
+        torch.where(improved.view(-1, *[1] * (image.dim() - 1)), image.detach().to(COPY_DTYPE), self.best,
+                    out=self.best)
         if self.first is None:
             self.first = loss.clone()
         worse = loss > self.best_loss + RISE * (self.first - self.best_loss)  # False for NaN
@@ -167,7 +172,8 @@ class Watch:
             f"the best image up to step {self.kept_step} is returned" if image is self.kept else \
             "the image with the lowest finite loss is returned"
         return kind(f"The run diverged{where}: {what}. The learning rate or step size is probably "
-                    f"too large for this objective; {returned}.", image, self.evaluations)
+                    f"too large for this objective; {returned}.", None if image is None else image.to(self.dtype),
+                    self.evaluations)
 
 
 def optimize(image: torch.Tensor, evaluate: Evaluate, optimizer: torch.optim.Optimizer, steps: int,
