@@ -30,14 +30,19 @@ def frontends() -> list[str]:
     return [HOST_FRONTEND, *sorted(p.name for p in folder.glob("*") if (p / STATIC).is_dir())]
 
 
+def missing(message: str) -> None:
+    """A part of the browser setup is absent: a failure in CI (.ci/run installs it), elsewhere a skip."""
+    pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+
+
 @pytest.fixture(scope="module", params=frontends())
 def ui(request, host, make_image, tmp_path_factory):
     """Run ui_check.mjs once per frontend; its JSON report, plus where the screenshot went."""
     chrome = os.environ.get("CHROME") or shutil.which("chromium")
     if not chrome or not shutil.which("node"):
-        pytest.skip("no chromium or node on PATH: .ci/run installs them (apt-get install chromium)")
+        missing("no chromium or node on PATH: .ci/run installs them (apt-get install chromium)")
     if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
-        pytest.skip(f"no playwright-core in {BROWSER_DIR}: .ci/run installs it (npm install playwright-core)")
+        missing(f"no playwright-core in {BROWSER_DIR}: .ci/run installs it (scripts/setup_browser.sh)")
     out = tmp_path_factory.mktemp("ui")
     server = host
     if request.param != HOST_FRONTEND:
@@ -57,10 +62,9 @@ def ui(request, host, make_image, tmp_path_factory):
 
 
 def test_a_newer_frontend_is_installed():
-    """CI tests the newest frontend too; elsewhere its absence only skips."""
+    """CI tests the newest frontend too."""
     if len(frontends()) == 1:
-        message = f"no frontend in {default_root() / 'frontends'}: scripts/setup_browser.sh unpacks the newest one"
-        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+        missing(f"no frontend in {default_root() / 'frontends'}: scripts/setup_browser.sh unpacks the newest one")
 
 
 def test_nodes_and_extension_registered(ui):
