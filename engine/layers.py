@@ -65,7 +65,7 @@ class LayerWeight:
 
 def describe(cnn: CNN, layer: str, channels: tuple[int, ...]) -> str:
     """The chosen channels in words: class names with their indices on a named classifier, else numbers."""
-    names = cnn.class_names if layer == cnn.spec.classifier else None
+    names = cnn.names_of(layer)
     if names is None:
         return "channels " + compact(channels)
     shown = ", ".join(names.label(c) for c in channels[:SHOWN_CLASSES])

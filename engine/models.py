@@ -39,6 +39,10 @@ class CNN:
                              f"({len(have)} layers).")
         return layer
 
+    def names_of(self, layer: str) -> ClassNames | None:
+        """The class names `layer`'s channels carry: the classifier's, when it has names; else None."""
+        return self.class_names if layer == self.spec.classifier else None
+
     def available_layers(self) -> list[Layer]:
         return [l for l in self.spec.catalogue() if l.stage < self.depth]
 

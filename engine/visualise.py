@@ -70,7 +70,7 @@ def chosen_channels(cnn: CNN, entry: LayerWeight, image: torch.Tensor | None) ->
 
 def tile_labels(cnn: CNN, layer: str, channels: list[int]) -> list[str]:
     """A label per rendered image: the class name (and index) on a named classifier, else `layer#channel`."""
-    names = cnn.class_names if layer == cnn.spec.classifier else None
+    names = cnn.names_of(layer)
     return [names.label(c) if names else f"{layer}#{c}" for c in channels]
 
 
