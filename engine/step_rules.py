@@ -57,6 +57,16 @@ def normalized(g: torch.Tensor, normalize: Normalize, smoothing: float = 0.0, ep
     return g / (scale.view((-1,) + (1,) * (g.dim() - 1)) + eps)
 
 
+def shrink(loss: torch.Tensor, slope: torch.Tensor, trial: torch.Tensor) -> float:
+    """The factor a rejected step is shortened by: to the minimum of the parabola through the loss, its slope
+    along the step and the trial's loss, kept within [0.1, 0.5] (Nocedal & Wright's safeguarded quadratic
+    backtracking); 0.1 for a NaN or infinite trial."""
+    curvature = (trial - loss - slope).item()
+    if not curvature > 0 or not torch.isfinite(trial):
+        return 0.1
+    return min(max(-slope.item() / (2 * curvature), 0.1), 0.5)
+
+
 class BoundedLBFGS(torch.optim.Optimizer):
     """L-BFGS on variables kept in [low, high] (pixels in [0, 1]) whose loss never rises from step to step.
 
@@ -66,8 +76,8 @@ class BoundedLBFGS(torch.optim.Optimizer):
 
     - a variable on a bound whose gradient points outwards is held: its gradient and step are zero;
     - the step is projected onto the bounds, and the curvature pair is the step actually taken;
-    - a step whose loss does not fall enough (Armijo, `c1`) is halved, up to `backtracks` times; if none
-      helps, the variables go back and are evaluated there again, and the history restarts.
+    - a step whose loss does not fall enough (Armijo, `c1`) is shortened (`shrink`), up to `backtracks`
+      times; if none helps, the variables go back and are evaluated there again, and the history restarts.
 
     So one step is usually one loss evaluation, every step ends with an evaluation at the point it
     accepted (a closure's bookkeeping always describes the current variables), and the loss never rises.
@@ -144,9 +154,10 @@ class BoundedLBFGS(torch.optim.Optimizer):
             self._set((x + t * d).clamp_(self.low, self.high))
             new_loss, new_grad = self._evaluate(closure)
             s = self._flat(p.detach() for p in self.params) - x
-            if new_loss <= loss + self.c1 * g.dot(s):  # False for NaN: a NaN trial is halved too
+            slope = g.dot(s)
+            if new_loss <= loss + self.c1 * slope:  # False for NaN
                 break
-            t /= 2
+            t *= shrink(loss, slope, new_loss)
         else:
             self._set(x)
             self._loss, self._grad = self._evaluate(closure)

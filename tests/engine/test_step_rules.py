@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from reverie.engine.step_rules import BoundedLBFGS
+from reverie.engine.step_rules import BoundedLBFGS, shrink
 from reverie.engine.style import StyleObjective
 from reverie.engine.transfer import TransferSettings, transfer
 from tests.engine.style_support import LAYERS, cnn, net  # noqa: F401  (fixtures)
@@ -43,7 +43,7 @@ def test_reaches_the_constrained_optimum_of_a_coupled_quadratic():
     assert all(b <= a for a, b in zip(losses, losses[1:]))
 
 
-def test_a_step_that_does_not_lower_the_loss_is_halved_and_a_nan_trial_too():
+def test_a_step_that_does_not_lower_the_loss_is_shortened_and_a_nan_trial_too():
     """A loss that is NaN above 0.6 and a first step that would cross it: the step is shortened until
     the loss is finite and lower; the variables and the last evaluation agree."""
     x = torch.full((4,), 0.5, requires_grad=True)
@@ -63,6 +63,31 @@ def test_a_step_that_does_not_lower_the_loss_is_halved_and_a_nan_trial_too():
     assert torch.isfinite(after) and after < before
     assert len(evaluated) > 2 and torch.equal(evaluated[-1], x.detach())
     assert (x.detach() <= 0.6).all()
+
+
+def test_a_far_overshoot_is_shortened_to_the_parabolas_minimum():
+    """f = Σ (x - 0.52)² from 0.5 with a first step to 1: the safeguarded parabola lands on the minimum at the
+    third trial (halving would take five to find a lower loss, and not the minimum)."""
+    x = torch.full((3,), 0.5, dtype=torch.float64, requires_grad=True)
+    opt = BoundedLBFGS([x], first_step=0.5)
+    evaluated = []
+
+    def closure():
+        opt.zero_grad()
+        evaluated.append(x.detach().clone())
+        loss = (x - 0.52).pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    assert len(evaluated) == 1 + 3 and torch.allclose(x.detach(), torch.full((3,), 0.52, dtype=torch.float64))
+
+
+def test_shrink_factors_stay_within_the_safeguards():
+    loss, slope = torch.tensor(1.0), torch.tensor(-1.0)
+    assert shrink(loss, slope, torch.tensor(2.0)) == pytest.approx(0.25)  # the parabola's minimum
+    assert shrink(loss, slope, torch.tensor(100.0)) == 0.1 and shrink(loss, slope, torch.tensor(0.9999)) == 0.5
+    assert shrink(loss, slope, torch.tensor(float("nan"))) == 0.1 == shrink(loss, slope, torch.tensor(float("inf")))
 
 
 def test_nothing_helps_so_the_variables_go_back_and_are_evaluated_there():
