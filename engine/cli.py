@@ -175,6 +175,7 @@ def _dream_args(p: argparse.ArgumentParser, octaves: int) -> None:
     p.add_argument("--smoothing", type=float, default=0.0, help="blur of the gradient in pixels (0: off)")
     p.add_argument("--octaves", type=int, default=octaves)
     p.add_argument("--scale", type=float, default=1.4, help="size ratio between octaves")
+    p.add_argument("--coarse-steps", type=int, default=0, help="steps at each octave below the full size (0: --steps)")
     p.add_argument("--tile", type=int, default=0, help="0: the whole image at once; else a tile size in pixels")
 
 
@@ -194,6 +195,8 @@ def _style_args(p: argparse.ArgumentParser, steps: int, octaves: int, required: 
     p.add_argument("--ema", type=float, default=0.0)
     p.add_argument("--colour", choices=COLOUR_MODES, default="none")
     p.add_argument("--style-octaves", type=int, default=octaves, help="pyramid levels of the optimisation")
+    p.add_argument("--style-coarse-steps", type=int, default=0,
+                   help="optimiser steps at each level below the full size (0: --style-steps)")
     p.add_argument("--style-tile", type=int, default=0, help="0: untiled; else exact tiles of this size")
     p.add_argument("--tile-statistics", choices=TILE_STATISTICS, default="exact")
 
@@ -206,7 +209,8 @@ def _dream_setup(args, cnn: CNN, image: torch.Tensor) -> tuple[FeatureNet, Objec
         print(note, file=sys.stderr)
     settings = DreamSettings(args.steps, args.step_size, args.jitter, args.normalize, args.smoothing, args.seed,
                              args.tile)
-    return FeatureNet(cnn, selection.layers), selection.dream_objective(), settings, Pyramid(args.octaves, args.scale)
+    return FeatureNet(cnn, selection.layers), selection.dream_objective(), settings, \
+        Pyramid(args.octaves, args.scale, args.coarse_steps)
 
 
 def _style_setup(args, cnn: CNN, content: torch.Tensor | None,
@@ -226,7 +230,7 @@ def _style_setup(args, cnn: CNN, content: torch.Tensor | None,
     settings = TransferSettings(args.optimizer, args.lr, args.style_steps, args.tv_weight, args.ema, args.colour,
                                 args.style_tile, tile_statistics=args.tile_statistics)
     layers = list(dict.fromkeys(style_layers.layers + content_layers.layers))
-    return FeatureNet(cnn, layers), objective, settings, Pyramid(args.style_octaves, args.scale)
+    return FeatureNet(cnn, layers), objective, settings, Pyramid(args.style_octaves, args.scale, args.style_coarse_steps)
 
 
 def _dream(args, cnn: CNN, device: torch.device) -> Path:

@@ -7,7 +7,7 @@ import torch
 
 from .features import FeatureNet
 from .objectives import Objective
-from .optimize import Callback, Diverged, feature_loss, optimize, whole_image
+from .optimize import Callback, Diverged, feature_loss, optimize, spans, whole_image
 from .pyramid import Pyramid, resize
 from .step_rules import Normalize, NormalizedDescent
 from .style import check_image
@@ -47,14 +47,16 @@ def dream(net: FeatureNet, objective: Objective, image: torch.Tensor, settings: 
     generator = torch.Generator().manual_seed(settings.seed)  # draws jitter offsets and tile grids only
     loss_fn = feature_loss(net, objective, jitter(settings.jitter, generator))
     evaluate = moving_windows(loss_fn, Tiling(settings.tile, generator)) if settings.tile else whole_image(loss_fn)
-    sizes = (pyramid or Pyramid(1)).sizes(height, width, net.min_size)
+    pyramid = pyramid or Pyramid(1)
+    sizes = pyramid.sizes(height, width, net.min_size)
+    steps = pyramid.steps(settings.steps, len(sizes))
     detail = torch.zeros_like(resize(image, sizes[0]))
     for level, size in enumerate(sizes):
         base = resize(image, size)
         x = (base + resize(detail, size)).clamp(0, 1).requires_grad_(True)
         optimizer = NormalizedDescent([x], settings.step_size, settings.normalize, settings.smoothing)
         try:
-            x = optimize(x, evaluate, optimizer, settings.steps, callback, level, len(sizes))
+            x = optimize(x, evaluate, optimizer, steps[level], callback, level, len(sizes), span=spans(steps)[level])
         except Diverged as e:
             if e.image is not None and level < len(sizes) - 1:  # the full-size image with the detail so far
                 e.image = (image + resize(e.image - base, (height, width))).clamp(0, 1)

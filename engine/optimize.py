@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -13,9 +13,13 @@ from .tiles import Evaluate, LossFn
 from .transforms import Transform
 
 
+Span = tuple[float, float]  # (share of a run done before a level, share the level takes)
+
+
 @dataclass
 class Progress:
-    """Where a run is: reported after every step. A callback may raise to stop the run."""
+    """Where a run is: reported after every step. A callback may raise to stop the run. `span` is the share
+    of the whole run done before this level and the share this level takes (None: equal shares per level)."""
 
     level: int
     levels: int
@@ -23,11 +27,23 @@ class Progress:
     steps: int
     loss: torch.Tensor
     image: torch.Tensor
+    span: Span | None = None
+
+    def __post_init__(self):
+        if self.span is None:
+            self.span = (self.level / self.levels, 1 / self.levels)
 
     @property
     def done(self) -> float:
-        """Fraction of all steps finished, assuming equal steps per level."""
-        return (self.level + self.step / self.steps) / self.levels
+        """Fraction of the whole run finished."""
+        before, share = self.span
+        return before + share * self.step / self.steps
+
+
+def spans(steps: Sequence[int]) -> list[Span]:
+    """Each level's `Progress.span` in a run of levels with these steps."""
+    total = sum(steps)
+    return [(sum(steps[:i]) / total, n / total) for i, n in enumerate(steps)]
 
 
 class Diverged(ValueError):
@@ -52,7 +68,9 @@ def frame_progress(callback: Callback | None, frame: int, frames: int) -> Callba
         return None
 
     def report(p: Progress) -> None:
-        callback(dataclasses.replace(p, level=frame * p.levels + p.level, levels=frames * p.levels))
+        before, share = p.span
+        callback(dataclasses.replace(p, level=frame * p.levels + p.level, levels=frames * p.levels,
+                                     span=((frame + before) / frames, share / frames)))
     return report
 
 
@@ -178,8 +196,10 @@ class Watch:
 
 def optimize(image: torch.Tensor, evaluate: Evaluate, optimizer: torch.optim.Optimizer, steps: int,
              callback: Callback | None = None, level: int = 0, levels: int = 1,
-             pixels: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+             pixels: Callable[[torch.Tensor], torch.Tensor] | None = None, span: Span | None = None) -> torch.Tensor:
     """Runs `steps` optimiser steps on the leaf tensor `image`, kept in [0, 1]; returns it detached.
+
+    `level` of `levels` and `span` (see `Progress`) say where these steps lie in a longer run.
 
     With `pixels`, `image` is a parameterisation's tensor instead (a spectrum, see parameterise.py):
     `pixels(image)` is the image that is scored, reported and returned, and `image` is not clamped.
@@ -223,5 +243,5 @@ def optimize(image: torch.Tensor, evaluate: Evaluate, optimizer: torch.optim.Opt
             if stop is not None:
                 raise stop
         if callback is not None:
-            callback(Progress(level, levels, step, steps, per_image, shown))
+            callback(Progress(level, levels, step, steps, per_image, shown, span))
     return shown

@@ -9,16 +9,20 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class Pyramid:
-    """`octaves` sizes, each `scale` times the previous one, ending at the full size."""
+    """`octaves` sizes, each `scale` times the previous one, ending at the full size; `coarse_steps` steps at
+    each size below the full one (0: as many as at the full size)."""
 
     octaves: int = 4
     scale: float = 1.4
+    coarse_steps: int = 0
 
     def __post_init__(self):
         if self.octaves < 1:
             raise ValueError(f"octaves must be at least 1; got {self.octaves}.")
         if self.scale <= 1.0:
             raise ValueError(f"scale must be greater than 1; got {self.scale}.")
+        if self.coarse_steps < 0:
+            raise ValueError(f"coarse_steps must be 0 (as many as at the full size) or more; got {self.coarse_steps}.")
 
     def sizes(self, height: int, width: int, min_size: int = 1) -> list[tuple[int, int]]:
         """Octave sizes smallest first; octaves whose shorter side would be under `min_size` are left out."""
@@ -29,6 +33,10 @@ class Pyramid:
             if min(size) >= min_size or i == 0:
                 sizes.append(size)
         return sizes
+
+    def steps(self, steps: int, levels: int) -> list[int]:
+        """The steps at each of `levels` sizes, smallest first, for `steps` at the full size."""
+        return [self.coarse_steps or steps] * (levels - 1) + [steps]
 
 
 def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -17,7 +17,7 @@ from .colour import COLOUR_MODES, luminance_only, match_histogram
 from .features import FeatureNet
 from .losses import TVLoss
 from .objectives import Objective
-from .optimize import Callback, Diverged, Progress, feature_loss, optimize, whole_image
+from .optimize import Callback, Diverged, Progress, feature_loss, optimize, spans, whole_image
 from .pyramid import Pyramid, resize
 from .step_rules import BoundedLBFGS
 from .style import ContentObjective, StyleObjective, Size, check_image, image_objectives
@@ -33,7 +33,7 @@ LBFGS_HISTORY = 20  # torch's default 100 keeps 200 image-sized vectors: 2.4 GB 
 
 @dataclass(frozen=True)
 class TransferSettings:
-    """How to optimise. `steps` are per pyramid level; `lr` None picks 0.02 for Adam (about a pixel
+    """How to optimise. `steps` are per pyramid level (the pyramid's `coarse_steps` below the full size); `lr` None picks 0.02 for Adam (about a pixel
     change of 2 % per step) and 1 for L-BFGS; `tv_weight` adds a `TVLoss` term; `ema` is the decay of
     the averaged iterate that is returned (0: the last iterate); `colour` keeps the content's colours
     ("luminance": its chroma after the run, "histogram": its colour statistics given to the styles);
@@ -185,7 +185,9 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
         raise ValueError(f"The output is {width}×{height}; {net.cnn.spec.title} needs at least "
                          f"{net.min_size}×{net.min_size} pixels.")
     objective, content = _prepare(objective, settings, content, init.device)
-    sizes = (pyramid or Pyramid(1)).sizes(height, width, net.min_size)
+    pyramid = pyramid or Pyramid(1)
+    sizes = pyramid.sizes(height, width, net.min_size)
+    steps = pyramid.steps(settings.steps, len(sizes))
     report = TransferReport(sizes)
     loss_fn = feature_loss(net, objective)
     grid = tile_grid(net, settings.tile, settings.halo) if settings.tile else None
@@ -202,7 +204,8 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
             evaluate = whole_image(loss_fn) if tiles is None else \
                 exact_tiles(net, objective, tiles, lagged=settings.tile_statistics == "lagged")
             try:
-                x = optimize(x, evaluate, opt, settings.steps, _observer(report, ema, callback), level, len(sizes))
+                x = optimize(x, evaluate, opt, steps[level], _observer(report, ema, callback), level, len(sizes),
+                             span=spans(steps)[level])
             except Diverged as e:
                 if e.image is None:
                     raise

@@ -36,19 +36,24 @@ class OctavePyramid(ReverieNode):
                              tooltip="Number of sizes, the full size included (1 = full size only)."),
                 io.Float.Input("scale", default=1.4, min=1.05, max=4.0, step=0.05,
                                tooltip="Size ratio between neighbouring octaves."),
+                io.Int.Input("coarse_steps", default=0, min=0, max=10000,
+                             tooltip="Steps at each octave below the full size; 0 = as many as the node's "
+                                     "steps (at the full size). Few coarse steps with L-BFGS reach a good "
+                                     "image soonest."),
             ],
             outputs=[OCTAVES.Output(display_name="octaves", tooltip="The pyramid for Dream or Optimize.")],
         )
 
     @classmethod
-    def execute(cls, octaves: int, scale: float) -> io.NodeOutput:
-        return io.NodeOutput(Pyramid(octaves, scale))
+    def execute(cls, octaves: int, scale: float, coarse_steps: int) -> io.NodeOutput:
+        return io.NodeOutput(Pyramid(octaves, scale, coarse_steps))
 
 
 def step_inputs() -> list[io.Input]:
     """The gradient-ascent settings Dream and Dream Zoom share (DreamSettings' fields, in order)."""
     return [
-        io.Int.Input("steps", default=10, min=1, max=10000, tooltip="Gradient steps per octave."),
+        io.Int.Input("steps", default=10, min=1, max=10000,
+                     tooltip="Gradient steps per octave (at the coarse octaves: the pyramid's coarse_steps, if set)."),
         io.Float.Input("step_size", default=0.01, min=0.0001, max=0.5, step=0.0005,
                        tooltip="How far each step moves the pixels, as a fraction of the 0..1 range "
                                "(the gradient is normalised first)."),

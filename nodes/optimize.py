@@ -23,10 +23,13 @@ def transfer_inputs() -> list[io.Input]:
     """The optimiser settings Optimize and Stylise Video share (TransferSettings' fields, in order)."""
     return [
         io.Combo.Input("optimizer", options=list(OPTIMIZERS), default="adam",
-                       tooltip="adam: steady, works with pyramids; lbfgs: fewer steps on one size."),
+                       tooltip="adam: steady, carries its state across pyramid sizes, least memory; lbfgs: a "
+                               "finished image in the fewest steps (with a pyramid, give it few coarse_steps)."),
         io.Float.Input("learning_rate", default=0.0, min=0.0, max=10.0, step=0.001,
                        tooltip="0 = the optimizer's default (Adam 0.02, L-BFGS 1)."),
-        io.Int.Input("steps", default=200, min=1, max=10000, tooltip="Steps per pyramid level."),
+        io.Int.Input("steps", default=200, min=1, max=10000,
+                     tooltip="Steps at the full size, and at each pyramid level unless the Octave Pyramid "
+                             "sets coarse_steps."),
         io.Float.Input("tv_weight", default=0.0, min=0.0, max=1e4, step=0.01,
                        tooltip="Total-variation smoothing; raise it against high-frequency noise."),
         io.Float.Input("ema", default=0.0, min=0.0, max=0.999, step=0.001,

@@ -83,6 +83,14 @@ def test_pyramid_sizes_end_at_full_size_and_skip_too_small_octaves():
         Pyramid(3, 1.0)
 
 
+def test_pyramid_steps_put_coarse_steps_below_the_full_size():
+    assert Pyramid(3, 2.0, coarse_steps=5).steps(40, 3) == [5, 5, 40]
+    assert Pyramid(3, 2.0).steps(40, 3) == [40, 40, 40]
+    assert Pyramid(3, 2.0, coarse_steps=5).steps(40, 1) == [40]  # the coarse octaves left out as too small
+    with pytest.raises(ValueError, match="coarse_steps must be 0"):
+        Pyramid(3, 2.0, coarse_steps=-1)
+
+
 def test_weight_files(tmp_path):
     """.pth state dicts load via weights_only; pickled modules, bad suffixes and missing files are refused."""
     spec = tiny_spec()

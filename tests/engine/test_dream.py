@@ -8,6 +8,7 @@ from reverie.engine.dream import DreamSettings, dream
 from reverie.engine.features import FeatureNet
 from reverie.engine.models import load_cnn
 from reverie.engine.objectives import ActivationL2
+from reverie.engine.optimize import frame_progress
 from reverie.engine.pyramid import Pyramid, resize
 from reverie.engine.step_rules import NormalizedDescent
 from tests.helpers import photo, shared_file, tiny_cnn
@@ -69,6 +70,18 @@ def test_octaves_carry_detail_instead_of_upscaling_the_dream(googlenet):
     kept, lost = correlation(high_pass(ours), high_pass(x)), correlation(high_pass(baseline), high_pass(x))
     assert kept > 0.5 and kept > lost + 0.2, (kept, lost)
     assert score(net, objective, ours) > 1.5 * score(net, objective, x)
+
+
+def test_coarse_steps_run_below_the_full_size_and_progress_reaches_one(tmp_path):
+    """3 octaves with 1 coarse step each and 3 at the full size, dreamed as frame 2 of 2 of a sequence: the
+    steps each level takes, and a fraction done that rises by equal shares from one half to one."""
+    cnn = tiny_cnn(tmp_path)
+    net = FeatureNet(cnn, ["b2/relu"])
+    seen = []
+    dream(net, ActivationL2("b2/relu"), torch.rand(1, 3, 40, 40), DreamSettings(steps=3), Pyramid(3, 1.2, coarse_steps=1),
+          frame_progress(seen.append, 1, 2))
+    assert [(p.level, p.steps) for p in seen] == [(3, 1), (4, 1), (5, 3), (5, 3), (5, 3)]
+    assert [p.done for p in seen] == pytest.approx([0.5 + k / 10 for k in range(1, 6)])
 
 
 def test_same_seed_same_bytes_other_seed_differs(tmp_path):

@@ -233,7 +233,8 @@ def test_non_finite_pixels_are_reported_before_any_step(net, name, make):
 
 
 def test_callback_sees_every_step_and_the_averaged_image(net):
-    """levels × steps callbacks; with EMA on, the last preview is the returned image."""
+    """levels × steps callbacks (the pyramid's coarse steps below the full size); with EMA on, the last
+    preview is the returned image."""
     content = pattern(15, (0.4, 0.5, 0.6), (24, 24))
     objective = StyleObjective([pattern(16, (0.9, 0.1, 0.1))], LAYERS)
     seen = []
@@ -242,6 +243,12 @@ def test_callback_sees_every_step_and_the_averaged_image(net):
     assert [(p.level, p.step) for p in seen] == [(0, 1), (0, 2), (0, 3), (0, 4), (1, 1), (1, 2), (1, 3), (1, 4)]
     assert report.steps == 8 and report.sizes == [(16, 16), (24, 24)]
     assert torch.allclose(seen[-1].image, out)
+
+    seen.clear()
+    transfer(net, objective, content, TransferSettings(steps=4), Pyramid(2, 1.5, coarse_steps=2), callback=seen.append)
+    assert [(p.level, p.step, p.steps) for p in seen] == [(0, 1, 2), (0, 2, 2), (1, 1, 4), (1, 2, 4), (1, 3, 4),
+                                                          (1, 4, 4)]
+    assert [p.done for p in seen] == pytest.approx([k / 6 for k in range(1, 7)])  # each step an equal share
 
     def interrupt(p):
         raise KeyboardInterrupt

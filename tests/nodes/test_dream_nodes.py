@@ -66,7 +66,7 @@ def test_dream_with_octaves_guide_and_tiles(nodes, googlenet):
     """Octaves, a guide image and tiling all run through the node."""
     layers = select(nodes, googlenet, "inception_3b/output: 1")
     with torch.inference_mode():
-        pyramid = nodes[0].OctavePyramid.execute(3, 1.4)[0]
+        pyramid = nodes[0].OctavePyramid.execute(3, 1.4, 2)[0]
     image = torch.rand(1, 96, 96, 3)
     out = run_dream(nodes, layers, image, octaves=pyramid, guide=torch.rand(1, 40, 60, 3))
     assert out.shape == image.shape and (out - image).abs().mean() > 1e-3

@@ -39,7 +39,7 @@ def test_dream_objective_joins_the_chain(nodes, vgg_layers):
     content = torch.rand(2, 40, 40, 3)
     objective = call(nodes.ContentLoss, vgg_layers("relu2_1"), content, 1.0)
     objective = call(nodes.DreamObjective, vgg_layers("relu3_1#5: 1"), 0.5, objective=objective)
-    out = optimize(nodes, objective, size=0, optimizer="lbfgs", octaves=call(nodes.OctavePyramid, 2, 1.5))
+    out = optimize(nodes, objective, size=0, optimizer="lbfgs", octaves=call(nodes.OctavePyramid, 2, 1.5, 0))
     assert out.shape == (2, 40, 40, 3)
 
 
