@@ -16,7 +16,9 @@ the style statistics.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -189,6 +191,8 @@ def main() -> None:
     wall = {k: round(statistics.median(t[0] for t in v), 4) for k, v in times.items()}
     print(json.dumps({
         "benchmark": "style_step_overhead", "arch": "vgg19 (conv1_1..relu3_4)", "weights": weights,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
         "size": args.size, "statistic": args.statistic, "content_layers": CONTENT_LAYERS,
         "style_layers": STYLE_LAYERS, "device": str(device), "torch": torch.__version__,
         "threads": torch.get_num_threads(), "steps": args.steps, "repeats": args.repeats,

@@ -20,7 +20,7 @@ and style relu1_1, relu2_1, relu3_1 (the recipe's weights 5 and 100, TV 1e-3). `
 runs the recipe's own layers (content relu4_2, style relu1_1 ... relu5_1) on a random-init full VGG19:
 its losses mean nothing, use it for time per iteration only. The dream runs on BVLC GoogLeNet.
 Results are merged into bench/results/time_to_loss.json under the recipe's name (the random-net run
-under `<recipe>_vgg19_random_timing`).
+under `<recipe>_vgg19_random_timing`), or under `--key` for a run of one recipe with other settings.
 """
 from __future__ import annotations
 
@@ -266,12 +266,13 @@ def run_neural_style(args, device: torch.device, clock: str) -> dict:
     baseline = NeuralStyle(cnn, content, style, recipe)
     objective = recipe_objective(baseline, content, style)
     net = FeatureNet(cnn, objective.layers())
-    levels = Pyramid(args.octaves, args.octave_scale).sizes(*content.shape[-2:], net.min_size)
-    steps = args.reverie_steps
-    settings = TransferSettings(optimizer=args.optimizer, steps=steps, lr=args.lr)
+    pyramid = Pyramid(args.octaves, args.octave_scale, args.coarse_steps)
+    levels = pyramid.sizes(*content.shape[-2:], net.min_size)
+    steps = pyramid.steps(args.reverie_steps, len(levels))
+    settings = TransferSettings(optimizer=args.optimizer, steps=args.reverie_steps, lr=args.lr)
     init = content if args.init == "content" else torch.rand(content.shape, generator=torch.Generator().manual_seed(0)).to(content)
     base = Side("neural_style", recipe.iterations, Clock(device))
-    rev = Side("reverie", steps * len(levels), Clock(device))
+    rev = Side("reverie", sum(steps), Clock(device))
     every = max(recipe.iterations // args.points, 1)
 
     def on_base(side: Side, it, step: int) -> None:
@@ -283,13 +284,13 @@ def run_neural_style(args, device: torch.device, clock: str) -> dict:
         rev_every = max(rev.steps // args.points, 1)
 
         def callback(p: Progress) -> None:
-            step = p.level * p.steps + p.step
+            step = sum(steps[:p.level]) + p.step
             rev.clock.stop()
             if due(step, rev.steps, rev_every) or p.step == p.steps:
                 rev.snapshot(step, resize(p.image, full), p.loss.sum().item())
             rev.clock.start()
             tick(p.done)
-        transfer(net, objective, init, settings, Pyramid(args.octaves, args.octave_scale), callback)
+        transfer(net, objective, init, settings, pyramid, callback)
 
     alternate(baseline.run(seed=0), base, on_base, run_reverie, rev)
     result = {
@@ -300,7 +301,7 @@ def run_neural_style(args, device: torch.device, clock: str) -> dict:
         "recipe": asdict(recipe), "size": list(content.shape[-2:]),
         "content": "chelsea.png", "style": "starry_night.jpg",
         "reverie": {"optimizer": args.optimizer, "lr": settings.learning_rate, "init": args.init,
-                    "steps_per_level": steps, "levels": [list(s) for s in levels],
+                    "steps_per_level": steps, "levels": [list(s) for s in levels], "octave_scale": args.octave_scale,
                     "objective": "the recipe's loss in engine terms (bench/time_to_loss.py recipe_objective)"},
         **measured(base, rev, baseline.loss, True, clock, ["delivered_loss", "internal_loss"]),
     }
@@ -394,15 +395,19 @@ def main() -> None:
     parser.add_argument("--init", default="content", choices=["content", "noise"], help="Reverie's init")
     parser.add_argument("--octaves", type=int, default=3, help="Reverie's pyramid levels")
     parser.add_argument("--octave-scale", type=float, default=2.0)
-    parser.add_argument("--reverie-steps", type=int, default=40, help="Reverie's steps per pyramid level")
+    parser.add_argument("--reverie-steps", type=int, default=40, help="Reverie's steps at the full size")
+    parser.add_argument("--coarse-steps", type=int, default=0, help="Reverie's steps at each smaller level (0: as many)")
     parser.add_argument("--points", type=int, default=20, help="snapshots scored per run (about)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--key", help="the result's name in --out (default: the recipe's)")
     parser.add_argument("--pictures", default=None, help="folder for the final images, baseline beside Reverie")
     args = parser.parse_args()
     if args.full:
         args.iterations = 1000
+    if args.key and args.recipe == "all":
+        parser.error("--key names the result of one recipe: give --recipe too")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     clock = "wall" if device.type == "cuda" else "cpu"
@@ -410,9 +415,9 @@ def main() -> None:
     with torch.inference_mode(False), torch.enable_grad():
         if args.recipe in ("neural_style", "all"):
             key = "neural_style" + ("_vgg19_random_timing" if args.net == "vgg19-random" else "")
-            results[key] = run_neural_style(args, device, clock)
+            results[args.key or key] = run_neural_style(args, device, clock)
         if args.recipe in ("deepdream_notebook", "all"):
-            results["deepdream_notebook"] = run_deepdream(args, device, clock)
+            results[args.key or "deepdream_notebook"] = run_deepdream(args, device, clock)
     stamp = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
              "machine": machine(device), "clock": f"{clock} seconds of each side's own steps",
              "loadavg_start": load_start, "loadavg_end": loadavg()}

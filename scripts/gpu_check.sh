@@ -2,8 +2,8 @@
 # The GPU check: the engine tests on CUDA (every architecture in fp32/bf16/fp16, tiles, style and video
 # runs: tests/engine/test_on_device.py, with the rest of the engine tier beside them) and the benchmarks
 # on CUDA, each writing JSON into the results folder. Needs python3 with torch, torchvision and pytest
-# (the device tool's image has them); no network, no ComfyUI. Each step has a time limit (180 + 40 + 60 +
-# 120 + 60 s), so the whole ends within 8 minutes.
+# (the device tool's image has them); no network, no ComfyUI. Each step has a time limit (150 + 40 + 50 +
+# 120 + 60 + 60 s), so the whole ends within 8 minutes.
 #
 # usage: scripts/gpu_check.sh [--device cuda|cpu] [--out DIR]
 #   --device cpu   the dry run: the same steps on the CPU at tiny sizes (proves the script, measures nothing)
@@ -24,6 +24,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 PY=${PYTHON:-python3}
+case "$PY" in */*) PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY") ;; esac  # steps run in other folders
 mkdir -p "$RESULTS"
 RESULTS=$(cd "$RESULTS" && pwd)
 
@@ -53,9 +54,11 @@ echo "gpu_check: device $DEVICE, shared data ${REVERIE_SHARED}, results in $RESU
   'gpu': torch.cuda.get_device_name() if torch.cuda.is_available() else None}))" > "$RESULTS/machine.json"
 
 if [ "$DEVICE" = cuda ]; then
-  SIZE=512; ITERATIONS=1000; STEPS=8; TESTS=(engine); SLACK=1
+  SIZE=512; ITERATIONS=1000; COARSE=20; STEPS=8; TESTS=(engine); SLACK=1
+  SCALING=(--sizes 256 512 1024 2048 --steps 4 --pyramid-size 1024 --pyramid-steps 10)
 else  # the dry run: every step, tiny, with time limits for a shared CPU
-  SIZE=64; ITERATIONS=6; STEPS=2; TESTS=(engine/test_on_device.py engine/test_devices.py); SLACK=10
+  SIZE=64; ITERATIONS=6; COARSE=1; STEPS=2; TESTS=(engine/test_on_device.py engine/test_devices.py); SLACK=10
+  SCALING=(--sizes 64 96 --steps 2 --pyramid-size 96 --pyramid-steps 2)
 fi
 failed=0
 step() {  # step NAME SECONDS OUTPUT-JSON COMMAND...: runs COMMAND with a time limit, stdout into OUTPUT-JSON
@@ -69,17 +72,21 @@ step() {  # step NAME SECONDS OUTPUT-JSON COMMAND...: runs COMMAND with a time l
   fi
 }
 
-step "engine tests on $DEVICE" 180 "$RESULTS/engine_tests.log" \
+step "engine tests on $DEVICE" 150 "$RESULTS/engine_tests.log" \
   bash -c "cd tests && '$PY' -m pytest -q -p no:cacheprovider -m 'not slow' ${TESTS[*]} --junitxml='$RESULTS/engine_tests.xml' 2>&1"
 step "dream step overhead" 40 "$RESULTS/dream_step_overhead.json" \
   "$PY" bench/overhead.py --device "$DEVICE" --size "$SIZE" --steps "$STEPS"
-step "style step overhead" 60 "$RESULTS/style_step.json" \
+step "style step overhead" 50 "$RESULTS/style_step.json" \
   "$PY" bench/style_step.py --device "$DEVICE" --size "$SIZE" --steps "$STEPS" --repeats 2
 step "time to loss (shared weights)" 120 "$RESULTS/time_to_loss.log" \
   "$PY" bench/time_to_loss.py --device "$DEVICE" --size "$SIZE" --iterations "$ITERATIONS" \
-  --reverie-steps $((ITERATIONS / 4 + 1)) --out "$RESULTS/time_to_loss.json"
+  --octaves 3 --octave-scale 1.6 --coarse-steps "$COARSE" --reverie-steps $((ITERATIONS * 6 / 10 + 1)) \
+  --out "$RESULTS/time_to_loss.json"
 step "time to loss (full VGG19, random: timing only)" 60 "$RESULTS/time_to_loss_vgg19_random.log" \
   "$PY" bench/time_to_loss.py --device "$DEVICE" --recipe neural_style --net vgg19-random --size "$SIZE" \
-  --iterations "$ITERATIONS" --reverie-steps $((ITERATIONS / 4 + 1)) --out "$RESULTS/time_to_loss.json"
+  --iterations "$ITERATIONS" --octaves 3 --octave-scale 1.6 --coarse-steps "$COARSE" \
+  --reverie-steps $((ITERATIONS * 6 / 10 + 1)) --out "$RESULTS/time_to_loss.json"
+step "scaling with size" 60 "$RESULTS/scaling.json" \
+  "$PY" bench/scaling.py --device "$DEVICE" "${SCALING[@]}"
 echo "gpu_check: $failed step(s) failed; results: $(cd "$RESULTS" && ls | tr '\n' ' ')"
 exit "$failed"
