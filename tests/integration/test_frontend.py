@@ -96,6 +96,15 @@ def test_no_node_overlaps_another(ui):
     assert not overlaps, overlaps
 
 
+def test_no_node_overlaps_another_in_the_vue_renderer(ui):
+    """Every example with Nodes 2.0 on, whose nodes are taller than the canvas's: no two overlap on the page."""
+    report = ui[0]
+    if report["version"].startswith("1.32."):
+        pytest.skip("frontend 1.32's Vue renderer is an early preview with other node sizes")
+    overlaps = {name: pairs for name, pairs in report["vueOverlaps"].items() if pairs}
+    assert not overlaps, overlaps
+
+
 def test_every_example_has_a_thumbnail_in_the_template_browser(ui):
     """The template browser lists every example and loads its thumbnail from the URL it builds for pack templates."""
     thumbnails = ui[0]["thumbnails"]

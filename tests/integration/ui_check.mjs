@@ -230,6 +230,29 @@ try {
     result.vue = { listed: [], missing: "no add layer widget on the Vue node" };
   }
   await page.screenshot({ path: env.SHOT.replace(/\.png$/, "_vue.png") });
+
+  // every example as the Vue renderer lays it out (its nodes are taller than the canvas's): which overlap
+  result.vueOverlaps = {};
+  for (const file of JSON.parse(env.WORKFLOWS)) {
+    await page.evaluate(async (wf) => { await app.loadGraphData(wf); }, JSON.parse(fs.readFileSync(file, "utf8")));
+    await page.waitForTimeout(1000);
+    result.vueOverlaps[path.basename(file)] = await page.evaluate(() => {
+      const boxes = [...document.querySelectorAll("[data-node-id]")].map((e) => [e.getAttribute("data-node-id"),
+        e.getBoundingClientRect()]).filter(([, r]) => r.height > 0);
+      const title = (id) => app.graph.getNodeById(Number(id))?.type ?? id;
+      const pairs = [];
+      for (let i = 0; i < boxes.length; i++) {
+        for (let j = i + 1; j < boxes.length; j++) {
+          const [a, r] = boxes[i];
+          const [b, q] = boxes[j];
+          const x = Math.min(r.right, q.right) - Math.max(r.left, q.left);
+          const y = Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top);
+          if (x > 1 && y > 1) pairs.push(`${title(a)} / ${title(b)} (${Math.round(x)}×${Math.round(y)} px on the page)`);
+        }
+      }
+      return pairs;
+    });
+  }
 } finally {
   if (page) result.ours.push(...(await page.evaluate(() => window.__reverieConsole ?? []).catch(() => [])));
   await browser.close();
