@@ -2,6 +2,8 @@
 
     python bench/time_to_loss.py [--recipe neural_style|deepdream_notebook|all] [--size 256]
                                  [--iterations 100 | --full] [--net partial|vgg19-random] [--device cpu]
+                                 [--optimizer lbfgs|adam] [--octaves 3] [--octave-scale 2] [--coarse-steps 0]
+                                 [--reverie-steps 40] [--points 20] [--key NAME]
 
 Quality is the baseline recipe's own measure, taken on each *delivered* image (clamped to [0, 1] and
 quantised to 8 bits, as a user gets it): for `neural_style` its loss (its layers, weights and Gram
