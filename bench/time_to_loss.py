@@ -286,7 +286,7 @@ def run_neural_style(args, device: torch.device, clock: str) -> dict:
         rev_every = max(rev.steps // args.points, 1)
 
         def callback(p: Progress) -> None:
-            step = sum(steps[:p.level]) + p.step
+            step = round(p.done * rev.steps)
             rev.clock.stop()
             if due(step, rev.steps, rev_every) or p.step == p.steps:
                 rev.snapshot(step, resize(p.image, full), p.loss.sum().item())

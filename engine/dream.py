@@ -50,13 +50,14 @@ def dream(net: FeatureNet, objective: Objective, image: torch.Tensor, settings: 
     pyramid = pyramid or Pyramid(1)
     sizes = pyramid.sizes(height, width, net.min_size)
     steps = pyramid.steps(settings.steps, len(sizes))
+    shares = spans(steps)
     detail = torch.zeros_like(resize(image, sizes[0]))
     for level, size in enumerate(sizes):
         base = resize(image, size)
         x = (base + resize(detail, size)).clamp(0, 1).requires_grad_(True)
         optimizer = NormalizedDescent([x], settings.step_size, settings.normalize, settings.smoothing)
         try:
-            x = optimize(x, evaluate, optimizer, steps[level], callback, level, len(sizes), span=spans(steps)[level])
+            x = optimize(x, evaluate, optimizer, steps[level], callback, level, len(sizes), span=shares[level])
         except Diverged as e:
             if e.image is not None and level < len(sizes) - 1:  # the full-size image with the detail so far
                 e.image = (image + resize(e.image - base, (height, width))).clamp(0, 1)

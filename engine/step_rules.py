@@ -1,6 +1,7 @@
 """Step rules beside torch.optim's: DeepDream's normalised gradient step and L-BFGS inside bounds."""
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterable, Literal
 
 import torch
@@ -62,7 +63,7 @@ def shrink(loss: torch.Tensor, slope: torch.Tensor, trial: torch.Tensor) -> floa
     along the step and the trial's loss, kept within [0.1, 0.5] (Nocedal & Wright's safeguarded quadratic
     backtracking); 0.1 for a NaN or infinite trial."""
     curvature = (trial - loss - slope).item()
-    if not curvature > 0 or not torch.isfinite(trial):
+    if not 0 < curvature < math.inf:  # NaN or infinite trials included
         return 0.1
     return min(max(-slope.item() / (2 * curvature), 0.1), 0.5)
 

@@ -33,14 +33,14 @@ LBFGS_HISTORY = 20  # torch's default 100 keeps 200 image-sized vectors: 2.4 GB 
 
 @dataclass(frozen=True)
 class TransferSettings:
-    """How to optimise. `steps` are per pyramid level (the pyramid's `coarse_steps` below the full size); `lr` None picks 0.02 for Adam (about a pixel
-    change of 2 % per step) and 1 for L-BFGS; `tv_weight` adds a `TVLoss` term; `ema` is the decay of
-    the averaged iterate that is returned (0: the last iterate); `colour` keeps the content's colours
-    ("luminance": its chroma after the run, "histogram": its colour statistics given to the styles);
-    `tile` (0: off) optimises sizes larger than it tile by tile with exactly the untiled result (see
-    tiles.exact_tiles), each tile read with a `halo` (None: the layers' receptive margin);
-    `tile_statistics` "lagged" takes each step's gradient at whole-image statistics extrapolated from the
-    previous steps': one pass over the tiles per step instead of two (about 1/3 less time), not bit-exact."""
+    """How to optimise. `steps` are per pyramid level (the pyramid's `coarse_steps` below the full size); `lr` None
+    picks 0.02 for Adam (about a pixel change of 2 % per step) and 1 for L-BFGS; `tv_weight` adds a `TVLoss` term;
+    `ema` is the decay of the averaged iterate that is returned (0: the last iterate); `colour` keeps the content's
+    colours ("luminance": its chroma after the run, "histogram": its colour statistics given to the styles); `tile`
+    (0: off) optimises sizes larger than it tile by tile with exactly the untiled result (see tiles.exact_tiles),
+    each tile read with a `halo` (None: the layers' receptive margin); `tile_statistics` "lagged" takes each step's
+    gradient at whole-image statistics extrapolated from the previous steps': one pass over the tiles per step
+    instead of two (about 1/3 less time), not bit-exact."""
 
     optimizer: str = "adam"
     lr: float | None = None
@@ -188,6 +188,7 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
     pyramid = pyramid or Pyramid(1)
     sizes = pyramid.sizes(height, width, net.min_size)
     steps = pyramid.steps(settings.steps, len(sizes))
+    shares = spans(steps)
     report = TransferReport(sizes)
     loss_fn = feature_loss(net, objective)
     grid = tile_grid(net, settings.tile, settings.halo) if settings.tile else None
@@ -205,7 +206,7 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
                 exact_tiles(net, objective, tiles, lagged=settings.tile_statistics == "lagged")
             try:
                 x = optimize(x, evaluate, opt, steps[level], _observer(report, ema, callback), level, len(sizes),
-                             span=spans(steps)[level])
+                             span=shares[level])
             except Diverged as e:
                 if e.image is None:
                     raise
