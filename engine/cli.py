@@ -26,7 +26,7 @@ from .layers import parse_layers
 from .losses import STATISTICS
 from .models import CNN, load_cnn
 from .objectives import Objective
-from .optimize import Diverged, Progress
+from .optimize import Diverged, Progress, kept_frames
 from .parameterise import PARAMETERISATIONS
 from .pictures import atlas, from_pil, read_image, to_pil, write_image
 from .pyramid import Pyramid
@@ -88,17 +88,18 @@ def _pyav(path: Path):
 
 
 class ProgressBar:
-    """One updating line on stderr: a bar of the whole run, where it is, the loss and the time left."""
+    """One updating line on stderr: a bar of the whole run, where it is (the `part`: an octave, or an octave
+    of one frame of a clip), the loss and the time left."""
 
-    def __init__(self, what: str, width: int = 30):
-        self.what, self.width, self.start = what, width, time.monotonic()
+    def __init__(self, what: str, part: str = "octave", width: int = 30):
+        self.what, self.part, self.width, self.start = what, part, width, time.monotonic()
 
     def __call__(self, p: Progress) -> None:
         done = p.done
         filled = round(done * self.width)
         elapsed = time.monotonic() - self.start
         left = f", {elapsed * (1 - done) / done:.0f} s left" if done > 0 else ""
-        level = f" octave {p.level + 1}/{p.levels}" if p.levels > 1 else ""
+        level = f" {self.part} {p.level + 1}/{p.levels}" if p.levels > 1 else ""
         print(f"\r{self.what} [{'#' * filled}{'.' * (self.width - filled)}] {done:4.0%}{level} "
               f"step {p.step}/{p.steps} loss {float(p.loss.mean()):.4g}{left}   ",
               end="", file=sys.stderr, flush=True)
@@ -152,11 +153,19 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("--columns", type=int, default=0, help="tiles per row (0: as square as possible)")
     args = parser.parse_args(argv)
 
-    device = torch.device(args.device)
-    cnn = load_cnn(args.arch, args.weights)
-    cnn.module.to(device)
     run = {"dream": _dream, "style": _style, "video": _video, "visualise": _visualise}[args.command]
-    print(run(args, cnn, device))
+    try:
+        device = torch.device(args.device)
+        cnn = load_cnn(args.arch, args.weights)
+        cnn.module.to(device)
+        print(run(args, cnn, device))
+    except (ValueError, OSError) as e:  # bad input (the engine's messages name it) or a file that can't be read
+        parser.exit(2, f"{parser.prog} {args.command}: error: {e}\n")
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in dict.fromkeys(warnings):
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -238,13 +247,13 @@ def _dream(args, cnn: CNN, device: torch.device) -> Path:
     net, objective, settings, pyramid = _dream_setup(args, cnn, image)
     bar = ProgressBar("dream")
     try:
-        out = dream(net, objective.to(device), image, settings, pyramid, bar)
+        out, warnings = dream(net, objective.to(device), image, settings, pyramid, bar), []
     except Diverged as e:  # the image from before it went wrong, with the reason
         if e.image is None:
             raise
-        out = e.image
-        print(f"warning: {e}", file=sys.stderr)
+        out, warnings = e.image, [str(e)]
     bar.close()
+    _warn(warnings)
     write_image(out, args.output)
     return args.output
 
@@ -257,28 +266,32 @@ def _style(args, cnn: CNN, device: torch.device) -> Path:
     bar = ProgressBar("style")
     out, report = transfer(net, objective.to(device), start.to(device), settings, pyramid, bar, content)
     bar.close()
-    for warning in report.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    _warn(report.warnings)
     write_image(out, args.output)
     return args.output
 
 
 def _video(args, cnn: CNN, device: torch.device) -> Path:
     frames = read_frames(args.input).to(device)
-    estimate, warnings = (None, []) if args.flow == "none" else flow_estimator(args.flow, args.flow_weights)
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    bar = ProgressBar(f"{len(frames)} frames")
+    estimate, flow_warnings = (None, []) if args.flow == "none" else flow_estimator(args.flow, args.flow_weights)
+    _warn(flow_warnings)
+    warnings: list[str] = []
+    bar = ProgressBar(f"{len(frames)} frames", part="part")
     if args.style:
         net, objective, settings, pyramid = _style_setup(args, cnn, frames[:1], device)
         clip = stylise_video(net, objective.to(device), frames, settings, args.temporal_weight,
                              args.refresh_steps or 50, estimate, pyramid, bar)
-        done = [out for out, _ in clip]
+        done = []
+        for out, report in clip:
+            done.append(out)
+            warnings += report.warnings
     else:
         net, objective, settings, pyramid = _dream_setup(args, cnn, frames[:1])
-        done = list(dream_video(net, objective.to(device), frames, settings, args.blend, args.refresh_steps or 1,
-                                estimate, pyramid, bar))
+        clip = dream_video(net, objective.to(device), frames, settings, args.blend, args.refresh_steps or 1,
+                           estimate, pyramid, bar)
+        done = list(kept_frames(clip, len(frames), warnings))
     bar.close()
+    _warn(warnings)
     write_frames(done, args.output, args.fps)
     return args.output
 

@@ -15,9 +15,9 @@ class FeatureNet(nn.Module):
     """`forward(x)` takes RGB images in [0, 1] (BCHW) and returns `{layer: activation}`.
 
     Only the stages up to the deepest requested layer run; preprocessing happens inside, on the
-    input's own device. `check` (e.g. the host's interrupt test) is called before every stage, so a
-    run can be stopped within one layer of any forward pass, between tiles or inside a huge one; it
-    stops the run by raising.
+    input's own device. `check` (e.g. the host's interrupt test) is called before every stage, in the
+    forward pass and again where the backward pass reaches that stage's input, so a run can be stopped
+    within one layer of either pass, between tiles or inside a huge one; it stops the run by raising.
     """
 
     def __init__(self, cnn: CNN, layers: Iterable[str], check: Callable[[], None] | None = None):
@@ -52,11 +52,16 @@ class FeatureNet(nn.Module):
             for stage in self.stages:
                 if self.check is not None:
                     self.check()
+                    if h.requires_grad:
+                        h.register_hook(self._check_backward)
                 h = stage(h)
         finally:
             for handle in handles:
                 handle.remove()
         return feats
+
+    def _check_backward(self, grad: torch.Tensor) -> None:
+        self.check()  # leaves the gradient as it is
 
 
 def layer_channels(cnn: CNN, layers: Iterable[str]) -> dict[str, int]:

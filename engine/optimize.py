@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -72,6 +72,21 @@ def frame_progress(callback: Callback | None, frame: int, frames: int) -> Callba
         callback(dataclasses.replace(p, level=frame * p.levels + p.level, levels=frames * p.levels,
                                      span=((frame + before) / frames, share / frames)))
     return report
+
+
+def kept_frames(frames: Iterator[torch.Tensor], total: int, warnings: list[str]) -> Iterator[torch.Tensor]:
+    """The frames of a sequence until one diverges: its last good image ends the sequence, and `warnings` says
+    so. A frame that diverged with no good image raises its `Diverged`."""
+    made = 0
+    try:
+        for frame in frames:
+            made += 1
+            yield frame
+    except Diverged as e:
+        if e.image is None:
+            raise
+        warnings.append(f"Stopped at frame {made + 1} of {total}: {e}" if total > 1 else str(e))
+        yield e.image
 
 
 def feature_loss(net: FeatureNet, objective: Objective, transform: Transform | None = None) -> LossFn:

@@ -10,11 +10,11 @@ from ..engine.dream import DreamSettings, dream
 from ..engine.features import FeatureNet
 from ..engine.layers import LayerSelection
 from ..engine.memory import DREAM
-from ..engine.optimize import Diverged
+from ..engine.optimize import Diverged, kept_frames
 from ..engine.pyramid import Pyramid, analysis_size
 from ..engine.step_rules import NORMALIZERS
 from ..engine.zoom import dream_zoom
-from .host import NodeProgress, cnn_loaded, feature_net, fit_in_memory, kept_frames, shown_warnings, to_bchw, to_bhwc
+from .host import NodeProgress, cnn_loaded, feature_net, fit_in_memory, shown_warnings, to_bchw, to_bhwc
 from .inputs import ReverieNode
 from .schema import schema
 from .types import LAYERS, OCTAVES

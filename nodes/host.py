@@ -15,7 +15,7 @@ from PIL import Image
 from ..engine.features import FeatureNet
 from ..engine.memory import Footprint, estimate, fit
 from ..engine.models import CNN
-from ..engine.optimize import Diverged, Progress
+from ..engine.optimize import Progress
 from ..engine.pictures import to_pil
 
 PREVIEW_MAX = 512
@@ -87,21 +87,6 @@ def fit_in_memory(net: FeatureNet, size: tuple[int, int], batch: int, tile: int,
     fit in the device's free memory, or refuses with the estimate, the budget and the fix."""
     device = load(net.cnn, estimate(net, size, batch, tile, footprint))
     return fit(net, size, batch, tile, footprint, mm.get_free_memory(device) * FREE_SHARE)
-
-
-def kept_frames(frames: Iterator[torch.Tensor], total: int, warnings: list[str]) -> Iterator[torch.Tensor]:
-    """The frames of a sequence until one diverges (engine.optimize.Diverged): its last good image ends the
-    sequence, and `warnings` says so."""
-    made = 0
-    try:
-        for frame in frames:
-            made += 1
-            yield frame
-    except Diverged as e:
-        if e.image is None:
-            raise
-        warnings.append(f"Stopped at frame {made + 1} of {total}: {e}" if total > 1 else str(e))
-        yield e.image
 
 
 class NodeProgress:

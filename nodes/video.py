@@ -8,11 +8,12 @@ from comfy_api.latest import io
 from ..engine.dream import DreamSettings
 from ..engine.flow import FLOW_METHODS, FlowEstimator, flow_estimator
 from ..engine.layers import LayerSelection
+from ..engine.optimize import kept_frames
 from ..engine.pyramid import Pyramid
 from ..engine.transfer import TransferSettings
 from ..engine.video import dream_video, stylise_video
 from .dream import dream_settings, step_inputs
-from .host import NodeProgress, cnn_loaded, feature_net, kept_frames, shown_warnings, to_bchw, to_bhwc
+from .host import NodeProgress, cnn_loaded, feature_net, shown_warnings, to_bchw, to_bhwc
 from .inputs import ReverieNode
 from .models import FOLDER
 from .objectives import ObjectiveRecipe

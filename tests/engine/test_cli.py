@@ -50,12 +50,8 @@ def test_cli_style_needs_layers_for_networks_without_defaults(tmp_path):
 
 
 def test_cli_video_dreams_a_folder_of_frames_into_an_animated_webp(tmp_path):
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    for t in range(3):
-        _photo_file(tmp_path, "chelsea.png", (64, 48), shift=4 * t).rename(frames / f"{t:02d}.png")
     target = tmp_path / "dream.webp"
-    main(["video", str(frames), str(target), "--steps", "2", "--jitter", "4"])
+    main(["video", str(_frames_folder(tmp_path)), str(target), "--steps", "2", "--jitter", "4"])
     with Image.open(target) as animation:
         assert animation.n_frames == 3 and animation.size == (64, 48)
 
@@ -82,3 +78,33 @@ def test_cli_visualise_writes_a_labelled_atlas(tmp_path, capsys):
     assert 2 * 64 < width < 3 * 64 and 64 < height < 2 * 64
     out = capsys.readouterr().out
     assert "inception_3a/output#5\ninception_3a/output#9" in out and str(target) in out
+
+
+def _frames_folder(tmp_path, count: int = 3):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for t in range(count):
+        _photo_file(tmp_path, "chelsea.png", (64, 48), shift=4 * t).rename(frames / f"{t:02d}.png")
+    return frames
+
+
+def test_cli_bad_input_exits_with_the_engines_message_not_a_traceback(tmp_path, capsys):
+    """An unknown layer and a missing file: exit status 2 and one line naming what was wrong."""
+    source = _photo_file(tmp_path, "chelsea.png", (64, 48))
+    for argv, named in ((["dream", str(source), str(tmp_path / "o.png"), "--layers", "bogus"], "no layer 'bogus'"),
+                        (["dream", str(tmp_path / "missing.png"), str(tmp_path / "o.png")], "missing.png")):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert "python -m engine dream: error:" in err and named in err and "Traceback" not in err
+
+
+def test_cli_video_that_diverges_keeps_the_frames_made_and_warns(tmp_path, capsys):
+    """A step size far too large pins the first frame's pixels: its starting image is written, with the reason."""
+    target = tmp_path / "dream"
+    main(["video", str(_frames_folder(tmp_path)), str(target), "--steps", "20", "--step-size", "1000"])
+    written = sorted(target.iterdir())
+    assert len(written) == 1 and Image.open(written[0]).size == (64, 48)
+    err = capsys.readouterr().err
+    assert "warning: Stopped at frame 1 of 3: The run diverged" in err and "part 1/3" in err

@@ -68,12 +68,12 @@ def test_fit_keeps_the_whole_image_chooses_tiles_or_refuses_with_the_fix(net):
 
 def test_the_check_stops_a_step_at_the_tile_and_the_layer_it_is_in(cnn):
     """An interrupt raised before tile k's forward (moving windows, exact tiles) or inside one forward stops
-    there: nothing runs after it."""
+    there: nothing runs after it. A tile's forward and backward passes check before each of the 3 stages."""
     objective = ActivationL2("b3/relu")
     x = torch.rand(1, 3, 96, 96)
     stages = 3
     for k in (1, 3):
-        stop = Interrupt((k - 1) * stages + 1)
+        stop = Interrupt((k - 1) * 2 * stages + 1)
         net = FeatureNet(cnn, ["b3/relu"], check=stop)
         windows = Tiling(32, torch.Generator().manual_seed(0)).windows(96, 96)
         assert len(windows) >= k + 2
@@ -84,7 +84,8 @@ def test_the_check_stops_a_step_at_the_tile_and_the_layer_it_is_in(cnn):
         grid = tile_grid(FeatureNet(cnn, ["b3/relu"]), 48)
         style = StyleObjective([torch.rand(1, 3, 40, 40)], ["b3/relu"])
         style.retarget(FeatureNet(cnn, ["b3/relu"]), (96, 96), grid)
-        stop = Interrupt(len(grid.tiles(96, 96)) * stages + (k - 1) * stages + 1)  # after the statistics pass
+        # the statistics pass only runs forward
+        stop = Interrupt(len(grid.tiles(96, 96)) * stages + (k - 1) * 2 * stages + 1)
         evaluate = exact_tiles(FeatureNet(cnn, ["b3/relu"], check=stop), style, grid)
         with pytest.raises(Stop):
             evaluate(x.clone().requires_grad_(True))
@@ -93,6 +94,17 @@ def test_the_check_stops_a_step_at_the_tile_and_the_layer_it_is_in(cnn):
     with pytest.raises(Stop):
         FeatureNet(cnn, ["b3/relu"], check=inside)(x)
     assert inside.calls == 2
+
+
+def test_the_check_stops_a_backward_pass_within_one_layer(cnn):
+    """The backward pass checks where it reaches each stage's input: an interrupt there leaves no gradient."""
+    x = torch.rand(1, 3, 64, 64, requires_grad=True)
+    stop = Interrupt(3 + 2)  # after the forward's 3 checks, the second stage the backward pass reaches
+    loss = FeatureNet(cnn, ["b3/relu"], check=stop)(x)["b3/relu"].square().mean()
+    assert stop.calls == 3
+    with pytest.raises(Stop):
+        loss.backward()
+    assert stop.calls == 5 and x.grad is None
 
 
 def state(cnn) -> list:
