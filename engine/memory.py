@@ -32,35 +32,35 @@ _MEASURED: WeakKeyDictionary[nn.Module, dict[tuple[str, ...], tuple[float, float
 @dataclass(frozen=True)
 class Footprint:
     """What a kind of run holds besides its window's activations: `images` float32 RGB image-sized buffers
-    per batch element for the whole run, `targets` (full-size features at the layers, as content losses keep
-    in float16), and how it tiles: `exact` tiles (crops with the layers' halo, style transfer) or moving
+    per batch element for the whole run, the full-size features at the `targets` layers (content losses keep
+    them in float16), and how it tiles: `exact` tiles (crops with the layers' halo, style transfer) or moving
     windows of up to 1.5 tiles (Dream). `name` says which run it is in messages."""
 
     images: float
-    targets: bool
+    targets: tuple[str, ...]
     exact: bool
     name: str
 
 
 # iterate, gradient, best and last checked images, the octave's base and detail, the jittered view, the input
-DREAM = Footprint(8, False, False, "Dream")
+DREAM = Footprint(8, (), False, "Dream")
 
 
-def transfer_footprint(optimizer: str, ema: bool, history: int) -> Footprint:
+def transfer_footprint(optimizer: str, ema: bool, history: int, targets: tuple[str, ...] = ()) -> Footprint:
     """Style transfer with Adam (two moments) or L-BFGS (`history` pairs of image-sized differences and a
-    few working vectors); `ema` adds the averaged image."""
+    few working vectors); `ema` adds the averaged image; `targets` are the content losses' layers."""
     state = 2 if optimizer == "adam" else 2 * history + 4
     name = "Adam" if optimizer == "adam" else f"L-BFGS (a history of {history} steps)"
-    return Footprint(6 + state + int(ema), True, True, name)
+    return Footprint(6 + state + int(ema), targets, True, name)
 
 
 class OverBudget(ValueError):
     """The run would not fit in the memory available; the message gives the estimate, the budget and a fix."""
 
 
-def per_pixel(net: FeatureNet) -> tuple[float, float]:
-    """(bytes per input pixel that a forward and backward pass of `net` keeps, bytes per pixel of its layers'
-    float32 features), measured once per network and layers."""
+def per_pixel(net: FeatureNet) -> tuple[float, dict[str, float]]:
+    """(bytes per input pixel that a forward and backward pass of `net` keeps, bytes per input pixel of each
+    layer's float32 features), measured once per network and layers."""
     known = _MEASURED.setdefault(net.cnn.module, {})
     key = tuple(sorted(net.layers))
     if key not in known:
@@ -68,7 +68,7 @@ def per_pixel(net: FeatureNet) -> tuple[float, float]:
     return known[key]
 
 
-def _measure(net: FeatureNet) -> tuple[float, float]:
+def _measure(net: FeatureNet) -> tuple[float, dict[str, float]]:
     side = max(PROBE, 2 * net.min_size)
     weights = {p.untyped_storage().data_ptr() for p in net.cnn.module.parameters()}
     saved: dict[int, int] = {}
@@ -82,10 +82,10 @@ def _measure(net: FeatureNet) -> tuple[float, float]:
     with torch.inference_mode(False), torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(net.cnn.device)
         feats = net(x.requires_grad_(True))
-    features = sum(f.numel() * 4 for f in feats.values())
+    features = {layer: f.numel() * 4 / side ** 2 for layer, f in feats.items()}
     largest = max(saved.values(), default=0)
     # the saved activations, the gradients of the largest one in flight, the losses' temporaries at the layers
-    return (sum(saved.values()) + 2 * largest + 2 * features) / side ** 2, features / side ** 2
+    return (sum(saved.values()) + 2 * largest) / side ** 2 + 2 * sum(features.values()), features
 
 
 def window(net: FeatureNet, size: tuple[int, int], tile: int, exact: bool) -> int:
@@ -109,7 +109,7 @@ def estimate(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, foot
 def _parts(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, footprint: Footprint) -> tuple[float, float]:
     """(bytes of the image-sized buffers, bytes of the largest window's activations)."""
     activations, features = per_pixel(net)
-    per_image = footprint.images * RGB_FLOAT + (features / 2 if footprint.targets else 0)  # float16 targets
+    per_image = footprint.images * RGB_FLOAT + sum(features[layer] for layer in footprint.targets) / 2  # float16
     return batch * per_image * size[0] * size[1], batch * activations * window(net, size, tile, footprint.exact)
 
 

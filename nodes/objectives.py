@@ -34,13 +34,16 @@ class ObjectiveRecipe:
     layers: tuple[str, ...]
     terms: tuple[Term, ...]
     content: torch.Tensor | None = None  # the first content image (IMAGE), for init and colour handling
+    targets: tuple[str, ...] = ()  # the content losses' layers, whose full-size features a run keeps
 
     def add(self, selection: LayerSelection, term: Term, content: torch.Tensor | None = None) -> ObjectiveRecipe:
+        """The recipe with `term` on `selection`'s layers; `content` marks a content loss and its image."""
         if selection.cnn is not self.cnn:
             raise ValueError("Chained objectives must read the same network: connect their Select Layers "
                              "nodes to one Load CNN node.")
         layers = tuple(dict.fromkeys(self.layers + tuple(selection.layers)))
-        return replace(self, layers=layers, terms=self.terms + (term,),
+        targets = self.targets if content is None else tuple(dict.fromkeys(self.targets + tuple(selection.layers)))
+        return replace(self, layers=layers, terms=self.terms + (term,), targets=targets,
                        content=self.content if self.content is not None else content)
 
     def build(self, net: FeatureNet, device: torch.device) -> Objective:

@@ -56,11 +56,12 @@ def tile_inputs() -> list[io.Input]:
     ]
 
 
-def transfer_settings(net: FeatureNet, settings: TransferSettings, size: tuple[int, int], batch: int,
-                      clip: int = 0) -> TransferSettings:
-    """`settings` with the tile that fits the device's memory for a run at `size` on `batch` images (with
-    `clip`, the frames of a clip held beside it); refuses a run that cannot fit."""
-    footprint = transfer_footprint(settings.optimizer, settings.ema > 0, LBFGS_HISTORY)
+def transfer_settings(net: FeatureNet, settings: TransferSettings, targets: tuple[str, ...], size: tuple[int, int],
+                      batch: int, clip: int = 0) -> TransferSettings:
+    """`settings` with the tile that fits the device's memory for a run at `size` on `batch` images keeping
+    content targets at the `targets` layers (with `clip`, the frames of a clip held beside it); refuses a run
+    that cannot fit."""
+    footprint = transfer_footprint(settings.optimizer, settings.ema > 0, LBFGS_HISTORY, targets)
     if clip:
         footprint = dataclasses.replace(footprint, images=footprint.images + clip + 2)  # + the warped previous result
     return dataclasses.replace(settings, tile=fit_in_memory(net, size, batch, settings.tile, footprint))
@@ -107,7 +108,7 @@ class Optimize(ReverieNode):
             batch, out_size = like.shape[0], fit_size(tuple(like.shape[1:3]), size or None)
         with cnn_loaded(objective.cnn) as device:
             net = feature_net(objective.cnn, objective.layers)
-            settings = transfer_settings(net, settings, out_size, batch)
+            settings = transfer_settings(net, settings, objective.targets, out_size, batch)
             content = None if objective.content is None else to_bchw(objective.content, device)
             start = init_image(init, content, size or None, seed,
                                None if image is None else to_bchw(image, device)).to(device)

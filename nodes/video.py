@@ -135,7 +135,8 @@ class StyliseVideo(ReverieNode):
         estimate, warnings = load_flow(flow)
         with cnn_loaded(objective.cnn) as device:
             net = feature_net(objective.cnn, objective.layers)
-            settings = transfer_settings(net, settings, tuple(frames.shape[1:3]), 1, clip=len(frames))
+            settings = transfer_settings(net, settings, objective.targets, tuple(frames.shape[1:3]), 1,
+                                         clip=len(frames))
             clip = stylise_video(net, objective.build(net, device), to_bchw(frames, device), settings,
                                  temporal_weight, refresh_steps, estimate, octaves, NodeProgress())
             done = []

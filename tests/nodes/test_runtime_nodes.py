@@ -98,6 +98,31 @@ def test_the_memory_asked_of_the_host_grows_with_pixels_and_tile(nodes, host, go
     assert need(large, 128) < need(large, 192) < need(large, 0)
 
 
+def test_a_style_run_asks_for_content_targets_at_the_content_layers_only(nodes, host, vgg, monkeypatch):
+    """Optimize keeps full-size float16 targets at the Content Loss's layers, not at the Style Loss's: with the
+    same layers in the net, moving the content loss from relu2_1 (128 channels at ¼ of the pixels) to relu1_1
+    (64 channels at every pixel) asks the host for (64 - 32) × 2 bytes more per output pixel."""
+    mm, _ = host
+    import reverie.nodes.optimize as optimize_module
+    from reverie.engine.transfer import TransferReport
+    asked = []
+    load = mm.load_models_gpu
+    monkeypatch.setattr(mm, "load_models_gpu", lambda models, memory_required=0, **kw:
+                        asked.append(memory_required) or load(models, memory_required=memory_required, **kw))
+    monkeypatch.setattr(optimize_module, "transfer", lambda net, objective, x, *args: (x, TransferReport([])))
+    content = torch.rand(1, 48, 64, 3)
+
+    def need(content_layer: str) -> int:
+        objective = run(nodes.ContentLoss, layers(nodes, vgg, content_layer), content, 1.0)[0]
+        objective = run(nodes.StyleLoss, layers(nodes, vgg, "relu1_1, relu2_1"), torch.rand(1, 40, 40, 3), 10.0,
+                        "gram", 1.0, 0.5, objective=objective)[0]
+        asked.clear()
+        optimize(nodes, objective, size=256)
+        return max(asked)
+
+    assert need("relu1_1") - need("relu2_1") == pytest.approx((64 - 32) * 2 * 192 * 256, rel=1e-6)
+
+
 def rss() -> int:
     return psutil.Process().memory_info().rss
 
