@@ -26,7 +26,7 @@ PROBE = 128  # side of the probe image (at least twice the net's smallest input)
 TILE_STEP = 64  # automatic tiles are multiples of this
 RGB_FLOAT = 3 * 4  # bytes per pixel of one float32 RGB image
 GB = 1024 ** 3
-_MEASURED: WeakKeyDictionary[nn.Module, dict[tuple[str, ...], tuple[float, float]]] = WeakKeyDictionary()
+_MEASURED: WeakKeyDictionary[nn.Module, dict[tuple[str, ...], tuple[float, dict[str, float]]]] = WeakKeyDictionary()
 
 
 @dataclass(frozen=True)

@@ -76,15 +76,21 @@ def test_the_cnn_is_a_host_model_loaded_for_a_run_and_freed_with_the_others(node
     assert torch.equal(dream(nodes, selection, image)[0], first) and all(seen)
 
 
-def test_the_memory_asked_of_the_host_grows_with_pixels_and_tile(nodes, host, googlenet, monkeypatch):
-    """What the pack asks the host to make room for follows the run: more pixels, more; a smaller tile, less
-    (not the untiled figure when the run tiles)."""
+@pytest.fixture
+def asked(host, monkeypatch) -> list[int]:
+    """The memory_required of every load_models_gpu call the pack makes (the models still load)."""
     mm, _ = host
-    import reverie.nodes.dream as dream_module
-    asked = []
+    calls = []
     load = mm.load_models_gpu
     monkeypatch.setattr(mm, "load_models_gpu", lambda models, memory_required=0, **kw:
-                        asked.append(memory_required) or load(models, memory_required=memory_required, **kw))
+                        calls.append(memory_required) or load(models, memory_required=memory_required, **kw))
+    return calls
+
+
+def test_the_memory_asked_of_the_host_grows_with_pixels_and_tile(nodes, asked, googlenet, monkeypatch):
+    """What the pack asks the host to make room for follows the run: more pixels, more; a smaller tile, less
+    (not the untiled figure when the run tiles)."""
+    import reverie.nodes.dream as dream_module
     monkeypatch.setattr(dream_module, "dream", lambda net, objective, x, *args: x)  # the request, not the dream
     selection = layers(nodes, googlenet, "inception_3a/output")
 
@@ -98,17 +104,12 @@ def test_the_memory_asked_of_the_host_grows_with_pixels_and_tile(nodes, host, go
     assert need(large, 128) < need(large, 192) < need(large, 0)
 
 
-def test_a_style_run_asks_for_content_targets_at_the_content_layers_only(nodes, host, vgg, monkeypatch):
+def test_a_style_run_asks_for_content_targets_at_the_content_layers_only(nodes, asked, vgg, monkeypatch):
     """Optimize keeps full-size float16 targets at the Content Loss's layers, not at the Style Loss's: with the
     same layers in the net, moving the content loss from relu2_1 (128 channels at ¼ of the pixels) to relu1_1
     (64 channels at every pixel) asks the host for (64 - 32) × 2 bytes more per output pixel."""
-    mm, _ = host
     import reverie.nodes.optimize as optimize_module
     from reverie.engine.transfer import TransferReport
-    asked = []
-    load = mm.load_models_gpu
-    monkeypatch.setattr(mm, "load_models_gpu", lambda models, memory_required=0, **kw:
-                        asked.append(memory_required) or load(models, memory_required=memory_required, **kw))
     monkeypatch.setattr(optimize_module, "transfer", lambda net, objective, x, *args: (x, TransferReport([])))
     content = torch.rand(1, 48, 64, 3)
 
