@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from PIL import Image, ImageSequence
@@ -32,7 +33,7 @@ from .pictures import atlas, from_pil, read_image, to_pil, write_image
 from .pyramid import Pyramid
 from .step_rules import NORMALIZERS
 from .style import ContentObjective, StyleObjective
-from .transfer import INITS, OPTIMIZERS, TILE_STATISTICS, TransferSettings, init_image, transfer
+from .transfer import INITS, OPTIMIZERS, TILE_STATISTICS, TransferReport, TransferSettings, init_image, transfer
 from .video import dream_video, stylise_video
 from .visualise import VisualiseSettings, channel_entry, render
 
@@ -93,6 +94,14 @@ class ProgressBar:
 
     def __init__(self, what: str, part: str = "octave", width: int = 30):
         self.what, self.part, self.width, self.start = what, part, width, time.monotonic()
+        self.shown = False
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *stopped) -> None:
+        if self.shown:  # whatever is printed next (warnings, an error) starts a line of its own
+            print(file=sys.stderr)
 
     def __call__(self, p: Progress) -> None:
         done = p.done
@@ -103,9 +112,7 @@ class ProgressBar:
         print(f"\r{self.what} [{'#' * filled}{'.' * (self.width - filled)}] {done:4.0%}{level} "
               f"step {p.step}/{p.steps} loss {float(p.loss.mean()):.4g}{left}   ",
               end="", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        print(file=sys.stderr)
+        self.shown = True
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -161,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
         print(run(args, cnn, device))
     except (ValueError, OSError) as e:  # bad input (the engine's messages name it) or a file that can't be read
         parser.exit(2, f"{parser.prog} {args.command}: error: {e}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog} {args.command}: interrupted\n")
 
 
 def _warn(warnings: list[str]) -> None:
@@ -245,14 +254,13 @@ def _style_setup(args, cnn: CNN, content: torch.Tensor | None,
 def _dream(args, cnn: CNN, device: torch.device) -> Path:
     image = read_image(args.input).to(device)
     net, objective, settings, pyramid = _dream_setup(args, cnn, image)
-    bar = ProgressBar("dream")
-    try:
-        out, warnings = dream(net, objective.to(device), image, settings, pyramid, bar), []
-    except Diverged as e:  # the image from before it went wrong, with the reason
-        if e.image is None:
-            raise
-        out, warnings = e.image, [str(e)]
-    bar.close()
+    with ProgressBar("dream") as bar:
+        try:
+            out, warnings = dream(net, objective.to(device), image, settings, pyramid, bar), []
+        except Diverged as e:  # the image from before it went wrong, with the reason
+            if e.image is None:
+                raise
+            out, warnings = e.image, [str(e)]
     _warn(warnings)
     write_image(out, args.output)
     return args.output
@@ -263,9 +271,8 @@ def _style(args, cnn: CNN, device: torch.device) -> Path:
     net, objective, settings, pyramid = _style_setup(args, cnn, content, device)
     start = init_image(args.init, content, args.size or None, args.seed,
                        read_image(args.init_image).to(device) if args.init_image else None)
-    bar = ProgressBar("style")
-    out, report = transfer(net, objective.to(device), start.to(device), settings, pyramid, bar, content)
-    bar.close()
+    with ProgressBar("style") as bar:
+        out, report = transfer(net, objective.to(device), start.to(device), settings, pyramid, bar, content)
     _warn(report.warnings)
     write_image(out, args.output)
     return args.output
@@ -279,30 +286,41 @@ def _video(args, cnn: CNN, device: torch.device) -> Path:
     bar = ProgressBar(f"{len(frames)} frames", part="part")
     if args.style:
         net, objective, settings, pyramid = _style_setup(args, cnn, frames[:1], device)
-        clip = stylise_video(net, objective.to(device), frames, settings, args.temporal_weight,
-                             args.refresh_steps or 50, estimate, pyramid, bar)
-        done = []
-        for out, report in clip:
-            done.append(out)
-            warnings += report.warnings
+        stylised = stylise_video(net, objective.to(device), frames, settings, args.temporal_weight,
+                                 args.refresh_steps or 50, estimate, pyramid, bar)
+        clip = _with_warnings(stylised, warnings)
     else:
         net, objective, settings, pyramid = _dream_setup(args, cnn, frames[:1])
-        clip = dream_video(net, objective.to(device), frames, settings, args.blend, args.refresh_steps or 1,
-                           estimate, pyramid, bar)
-        done = list(kept_frames(clip, len(frames), warnings))
-    bar.close()
+        clip = kept_frames(dream_video(net, objective.to(device), frames, settings, args.blend,
+                                       args.refresh_steps or 1, estimate, pyramid, bar), len(frames), warnings)
+    done: list[torch.Tensor] = []
+    try:
+        with bar:
+            done.extend(clip)
+    except KeyboardInterrupt:  # the frames finished so far are kept
+        if done:
+            write_frames(done, args.output, args.fps)
+            made = "frame 1 is" if len(done) == 1 else f"frames 1-{len(done)} are"
+            print(f"Interrupted at frame {len(done) + 1} of {len(frames)}: {made} in {args.output}.", file=sys.stderr)
+        raise
     _warn(warnings)
     write_frames(done, args.output, args.fps)
     return args.output
+
+
+def _with_warnings(stylised: Iterator[tuple[torch.Tensor, TransferReport]], warnings: list[str]) -> Iterator[torch.Tensor]:
+    """The frames of a stylised clip, their reports' warnings added to `warnings`."""
+    for out, report in stylised:
+        warnings += report.warnings
+        yield out
 
 
 def _visualise(args, cnn: CNN, device: torch.device) -> Path:
     entry = channel_entry(cnn, args.layer or "", args.channels)
     settings = VisualiseSettings(args.size, args.steps, args.lr, args.batch, args.seed, args.parameterisation)
     image = read_image(args.image).to(device) if args.image else None
-    bar = ProgressBar("visualise")
-    rendering = render(FeatureNet(cnn, [entry.layer]), entry, settings, image, bar)
-    bar.close()
+    with ProgressBar("visualise") as bar:
+        rendering = render(FeatureNet(cnn, [entry.layer]), entry, settings, image, bar)
     atlas(rendering.images, rendering.labels, args.columns).save(args.output)
     print("\n".join(rendering.labels))
     return args.output

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +32,14 @@ import torch.nn.functional as F
 from .pyramid import resize
 
 Flow = torch.Tensor  # [B, 2, H, W], float32, channels (dx, dy) in pixels
-FlowEstimator = Callable[[torch.Tensor, torch.Tensor], Flow]  # (source, target) -> flow
+Check = Callable[[], None]  # e.g. the host's interrupt test: stops an estimate by raising
+
+
+class FlowEstimator(Protocol):
+    """(source, target) -> the flow between them; `check` is called at every iteration of the estimate."""
+
+    def __call__(self, source: torch.Tensor, target: torch.Tensor, *, check: Check | None = None) -> Flow: ...
+
 FLOW_METHODS = ("builtin", "raft_small", "raft_large")
 
 GREY = (0.299, 0.587, 0.114)
@@ -114,9 +121,10 @@ def consistent(forward: Flow, backward: Flow) -> torch.Tensor:
     return (agree & smooth & inside).float()
 
 
-def estimate_flow(source: torch.Tensor, target: torch.Tensor, settings: FlowSettings = FlowSettings()) -> Flow:
+def estimate_flow(source: torch.Tensor, target: torch.Tensor, settings: FlowSettings = FlowSettings(), *,
+                  check: Check | None = None) -> Flow:
     """Flow from `source` to `target` (RGB [B,3,H,W] in 0..1, same shape): source(p) ≈ target(p + flow(p)),
-    i.e. warp(target, flow) ≈ source."""
+    i.e. warp(target, flow) ≈ source. `check` is called before every primal-dual iteration."""
     _check_frames(source, target)
     with torch.no_grad():
         i0, i1 = _grey(source.float()), _grey(target.float())
@@ -127,7 +135,7 @@ def estimate_flow(source: torch.Tensor, target: torch.Tensor, settings: FlowSett
             level = resize(grey, size)
             if settings.texture > 0:
                 level = level - settings.texture * _blur(level, 3.0)
-            flow = _tvl1(level[:, :1], level[:, 1:], _upsample(flow, size), settings)
+            flow = _tvl1(level[:, :1], level[:, 1:], _upsample(flow, size), settings, check)
     return flow
 
 
@@ -165,14 +173,20 @@ def flow_estimator(method: str = "builtin", weights: str | Path | None = None) -
 
 def _raft(model: torch.nn.Module) -> FlowEstimator:
     """RAFT as a FlowEstimator: inputs to [-1, 1], padded (border replicated) to multiples of 8 and at
-    least 128 px (its correlation pyramid's minimum), flow cropped back."""
-    def estimate(source: torch.Tensor, target: torch.Tensor) -> Flow:
+    least 128 px (its correlation pyramid's minimum), flow cropped back; `check` runs before each of its
+    flow updates."""
+    def estimate(source: torch.Tensor, target: torch.Tensor, *, check: Check | None = None) -> Flow:
         _check_frames(source, target)
         h, w = source.shape[-2:]
         pad = (0, max(w + -w % 8, 128) - w, 0, max(h + -h % 8, 128) - h)
         a, b = (F.pad(x.float() * 2 - 1, pad, mode="replicate") for x in (source, target))
-        with torch.no_grad():
-            flow = model.to(source.device)(a, b)[-1]
+        hook = None if check is None else model.update_block.register_forward_pre_hook(lambda *_: check())
+        try:
+            with torch.no_grad():
+                flow = model.to(source.device)(a, b)[-1]
+        finally:
+            if hook is not None:
+                hook.remove()
         return flow[..., :h, :w].contiguous()
     return estimate
 
@@ -248,7 +262,7 @@ def _med3(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return torch.maximum(torch.minimum(a, b), torch.minimum(torch.maximum(a, b), c))
 
 
-def _tvl1(i0: torch.Tensor, i1: torch.Tensor, u: Flow, s: FlowSettings) -> Flow:
+def _tvl1(i0: torch.Tensor, i1: torch.Tensor, u: Flow, s: FlowSettings, check: Check | None) -> Flow:
     """TV-L1 at one level: `u` refined so that i1(p + u(p)) ≈ i0(p).
 
     The loop is written for few tensor ops (their overhead, not arithmetic, dominates on a CPU). The
@@ -271,6 +285,8 @@ def _tvl1(i0: torch.Tensor, i1: torch.Tensor, u: Flow, s: FlowSettings) -> Flow:
         neg_inv_g2 = -1 / (ix * ix + iy * iy).clamp_min(1e-10)
         rho_c = warped[:, :1] - (grad * u).sum(1, keepdim=True) - i0
         for _ in range(s.iterations):
+            if check is not None:
+                check()
             rho = torch.addcmul(rho_c, ix, u[:, :1]).addcmul_(iy, u[:, 1:])
             u = torch.addcmul(u, (rho * neg_inv_g2).clamp_(-lt, lt), grad)
             u.add_(px[..., 1:, 1:], alpha=s.theta).sub_(px[..., 1:, :-1], alpha=s.theta)

@@ -22,7 +22,7 @@ import torch
 
 from .dream import DreamSettings, dream
 from .features import FeatureNet
-from .flow import Flow, FlowEstimator, consistent, warp
+from .flow import Check, Flow, FlowEstimator, consistent, warp
 from .losses import TemporalLoss
 from .objectives import Objective
 from .optimize import Callback, frame_progress
@@ -43,12 +43,14 @@ class Motion:
         return warp(previous, self.flow)
 
 
-def motion(estimate: FlowEstimator | None, current: torch.Tensor, previous: torch.Tensor) -> Motion:
-    """The motion from `previous` to `current` (RGB [1, 3, H, W]); without an estimator: none, everywhere reliable."""
+def motion(estimate: FlowEstimator | None, current: torch.Tensor, previous: torch.Tensor,
+           check: Check | None = None) -> Motion:
+    """The motion from `previous` to `current` (RGB [1, 3, H, W]); without an estimator: none, everywhere reliable.
+    `check` (the net's interrupt test) runs inside the estimates too."""
     if estimate is None:
         zero = current.new_zeros(current.shape[0], 2, *current.shape[-2:])
         return Motion(zero, current.new_ones(current.shape[0], 1, *current.shape[-2:]))
-    back, forward = estimate(current, previous), estimate(previous, current)
+    back, forward = estimate(current, previous, check=check), estimate(previous, current, check=check)
     return Motion(back, consistent(back, forward))
 
 
@@ -89,7 +91,7 @@ def dream_video(net: FeatureNet, objective: Objective, frames: Frames, settings:
         if previous_out is None or blend == 0:
             out = dream(net, objective, current, seeded, pyramid, report)
         else:
-            move = motion(flow, current, previous_in)
+            move = motion(flow, current, previous_in, net.check)
             detail = move.carry(previous_out - previous_in) * move.mask * blend
             start = (current + detail).clamp(0, 1)
             out = dream(net, objective, start, dataclasses.replace(seeded, steps=refresh_steps), None, report)
@@ -119,7 +121,7 @@ def stylise_video(net: FeatureNet, objective: Objective, frames: Frames, setting
             start = first if first is not None else current
             out, result = transfer(net, objective, start, settings, pyramid, report, current)
         else:
-            move = motion(flow, current, previous_in)
+            move = motion(flow, current, previous_in, net.check)
             carried = move.carry(previous_out)  # everywhere: uncovered borders repeat the stylised edge
             start = carried.clamp(0, 1)
             temporal = objective + temporal_weight * TemporalLoss(carried, move.mask)

@@ -108,3 +108,23 @@ def test_cli_video_that_diverges_keeps_the_frames_made_and_warns(tmp_path, capsy
     assert len(written) == 1 and Image.open(written[0]).size == (64, 48)
     err = capsys.readouterr().err
     assert "warning: Stopped at frame 1 of 3: The run diverged" in err and "part 1/3" in err
+
+
+def test_cli_video_interrupted_keeps_the_frames_made(tmp_path, capsys, monkeypatch):
+    """Ctrl+C while frame 2's flow is estimated: frame 1 is written, the message says so on a line of its own
+    (not after the progress bar), and the exit status is 130, with no traceback."""
+    from reverie.engine import cli
+
+    def interrupted(source, target, *, check=None):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "flow_estimator", lambda method, weights: (interrupted, []))
+    target = tmp_path / "dream"
+    with pytest.raises(SystemExit) as stop:
+        main(["video", str(_frames_folder(tmp_path)), str(target), "--steps", "2", "--jitter", "4"])
+    assert stop.value.code == 130
+    assert [p.name for p in sorted(target.iterdir())] == ["frame_00000.png"]
+    err = capsys.readouterr().err
+    assert "part 1/3" in err and "Traceback" not in err
+    lines = err.split("\n")
+    assert f"Interrupted at frame 2 of 3: frame 1 is in {target}." in lines
+    assert "python -m engine video: interrupted" in lines

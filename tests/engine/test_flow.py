@@ -224,6 +224,29 @@ def test_disoccluded_pixels_are_masked_and_the_background_is_kept():
     assert epe(forward, truth, covers[0] * covers[1]) <= 1.0  # the patch itself moves 8 px
 
 
+class Stop(Exception):
+    """What the tests' interrupt raises."""
+
+
+def test_check_runs_at_every_iteration_and_stops_the_estimate():
+    """The built-in estimator calls `check` before each primal-dual iteration (levels × warps × iterations
+    times), so an interrupt stops it within one iteration, whatever the frame size."""
+    settings = FlowSettings(levels=2, min_size=16, warps=2, iterations=3)
+    x = torch.rand(1, 3, 40, 40)
+    calls = []
+    estimate_flow(x, x, settings, check=lambda: calls.append(1))
+    assert len(calls) == 2 * 2 * 3
+
+    def interrupt():
+        calls.append(1)
+        if len(calls) == 5:
+            raise Stop
+    calls.clear()
+    with pytest.raises(Stop):
+        estimate_flow(x, x, settings, check=interrupt)
+    assert len(calls) == 5
+
+
 # --- flow_estimator ----------------------------------------------------------------------------------
 
 def test_flow_estimator_builtin_and_unknown_methods():
@@ -278,6 +301,16 @@ def test_raft_runs_from_a_weights_file_or_the_hub_cache(hub_dir, tmp_path):
     torch.testing.assert_close(flows[0], flows[1])
     with pytest.raises(ValueError, match="same shape"):
         estimator(x, x[..., :60, :])
+    calls = []
+    estimator(x, x, check=lambda: calls.append(1))
+    assert len(calls) == 12  # before each of RAFT's flow updates
+
+    def interrupt():
+        raise Stop
+    with pytest.raises(Stop):
+        estimator(x, x, check=interrupt)
+    flows.append(estimator(x, torch.roll(x, 2, -1)))  # the check is gone with the call that had it
+    torch.testing.assert_close(flows[0], flows[2])
     save_file({"conv.weight": torch.zeros(1)}, tmp_path / "other.safetensors")
     with pytest.raises(ValueError, match="raft_small"):
         flow_estimator("raft_small", tmp_path / "other.safetensors")

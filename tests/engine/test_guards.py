@@ -7,12 +7,14 @@ import torch
 
 from reverie.engine.dream import DreamSettings, dream
 from reverie.engine.features import FeatureNet
+from reverie.engine.flow import estimate_flow
 from reverie.engine.memory import DREAM, OverBudget, estimate, fit, per_pixel, transfer_footprint
 from reverie.engine.objectives import ActivationL2
 from reverie.engine.optimize import Diverged, feature_loss, pinned
 from reverie.engine.style import ContentObjective, StyleObjective
 from reverie.engine.tiles import Tiling, exact_tiles, moving_windows, tile_grid
 from reverie.engine.transfer import LBFGS_HISTORY, TransferSettings, transfer
+from reverie.engine.video import dream_video, stylise_video
 from tests.engine.style_support import LAYERS, cnn, net, vgg19_partial  # noqa: F401  (fixtures)
 from tests.helpers import photo, tiny_cnn
 
@@ -105,6 +107,37 @@ def test_the_check_stops_a_backward_pass_within_one_layer(cnn):
     with pytest.raises(Stop):
         loss.backward()
     assert stop.calls == 5 and x.grad is None
+
+
+def test_the_check_stops_a_clip_inside_the_optical_flow(cnn):
+    """Dream Video and Stylise Video pass the net's check into the flow estimate: an interrupt while frame 2's
+    flow is estimated stops the clip there, after frame 1 and before any of frame 2's steps."""
+    frames = torch.rand(3, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    in_flow = []
+
+    def flow(source, target, *, check=None):
+        in_flow.append(True)
+        try:
+            return estimate_flow(source, target, check=check)
+        finally:
+            in_flow.pop()
+
+    def check():
+        if in_flow:
+            raise Stop
+
+    net = FeatureNet(cnn, ["b2/relu"], check=check)
+    made = []
+    with pytest.raises(Stop):
+        for out in dream_video(net, ActivationL2("b2/relu"), frames, DreamSettings(steps=2, jitter=0), 0.9, 1, flow):
+            made.append(out)
+    assert len(made) == 1
+    made.clear()
+    style = StyleObjective([torch.rand(1, 3, 40, 40)], ["b2/relu"])
+    with pytest.raises(Stop):
+        for out, _ in stylise_video(net, style, frames, TransferSettings(steps=2), 1.0, 2, flow):
+            made.append(out)
+    assert len(made) == 1
 
 
 def state(cnn) -> list:
