@@ -16,7 +16,9 @@ process, loading included). The baseline is the RSS right after loading the net 
 of the child samples its RSS every 10 ms and attributes it to the phase the run is in (prepare, geometry
 probe, content and style targets, and per step the statistics pass, the tiles' forward+backward and the
 Adam update; found by wrapping engine functions from outside, the engine is not changed), so the JSON says
-where the memory goes. The parent polls the child's RSS and kills it above --limit-gb (recorded as failed,
+where the memory goes. Beside it, `estimate_gb` is the engine's own estimate of the run (`engine/memory.py`:
+what Optimize asks the host to make room for), and `estimate_to_increase` its ratio to the measured increase.
+The parent polls the child's RSS and kills it above --limit-gb (recorded as failed,
 with the RSS reached).
 
 Timing: the step callback's stamps (it stops the run after the last step, so transfer()'s final
@@ -200,10 +202,11 @@ def child(size: int, tile: int, tile_statistics: str, steps_count: int, threads:
     torch.set_num_threads(threads)
 
     from engine.features import FeatureNet
+    from engine.memory import estimate, transfer_footprint
     from engine.models import load_cnn
     from engine.style import ContentObjective, StyleObjective
     from engine.tiles import tile_grid
-    from engine.transfer import TransferSettings, transfer
+    from engine.transfer import LBFGS_HISTORY, TransferSettings, transfer
 
     steps = {"n": 0}
     instrument(phases, steps)
@@ -238,6 +241,8 @@ def child(size: int, tile: int, tile_statistics: str, steps_count: int, threads:
     phases.set("after transfer")
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     records = phases.finish()
+    footprint = transfer_footprint("adam", False, LBFGS_HISTORY, tuple(CONTENT_LAYERS))  # what Optimize asks for
+    estimated = estimate(net, (size, size), 1, tile, footprint)
 
     grid = tile_grid(net, tile) if tile else None
     tiled = grid is not None and not grid.fits(size, size)
@@ -256,6 +261,8 @@ def child(size: int, tile: int, tile_statistics: str, steps_count: int, threads:
         "baseline_rss_gb": round(baseline_kb * 1024 / GB, 3),
         "load_peak_rss_gb": round(load_peak_kb * 1024 / GB, 3),
         "run_increase_gb": round((peak_kb - baseline_kb) * 1024 / GB, 3),
+        "estimate_gb": round(estimated / GB, 3),
+        "estimate_to_increase": round(estimated / ((peak_kb - baseline_kb) * 1024), 3),
         "first_step_s": round(stamps[0][0] - start[0], 3),
         "first_step_cpu_s": round(stamps[0][1] - start[1], 3),
         "s_per_step": round(statistics.mean(wall), 3) if wall else None,

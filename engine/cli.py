@@ -308,7 +308,8 @@ def _video(args, cnn: CNN, device: torch.device) -> Path:
     return args.output
 
 
-def _with_warnings(stylised: Iterator[tuple[torch.Tensor, TransferReport]], warnings: list[str]) -> Iterator[torch.Tensor]:
+def _with_warnings(stylised: Iterator[tuple[torch.Tensor, TransferReport]],
+                   warnings: list[str]) -> Iterator[torch.Tensor]:
     """The frames of a stylised clip, their reports' warnings added to `warnings`."""
     for out, report in stylised:
         warnings += report.warnings

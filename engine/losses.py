@@ -12,6 +12,7 @@ from typing import Sequence
 
 import torch
 
+from .half import ScaledHalf
 from .linalg import psd_power, trace_sqrtm
 from .objectives import WHOLE, Features, LayerTerm, Objective, Region, Sums, count, per_image_sum
 from .pyramid import resize
@@ -102,20 +103,18 @@ class ContentLoss(LayerTerm):
     """Mean squared difference between a layer's activations and the target's, relative to the
     target's mean square. `target` is `[B or 1, C, H, W]` at the size being optimised.
 
-    The target is kept in float16, scaled by its largest magnitude (rounding ≤ 2⁻¹¹ of each value, a
-    loss floor ~1e-7): at a print's size it is the run's largest buffer (relu3_1 of 4096²: 1 GiB in float32).
+    The target is kept in float16 (`ScaledHalf`: rounding ≤ 2⁻¹¹ of each value, a loss floor ~1e-7): at a
+    print's size it is the run's largest buffer (relu3_1 of 4096²: 1 GiB in float32). Tiled runs assemble it
+    in float16 directly (`tiles.tiled_features`).
     """
 
-    def __init__(self, layer: str, target: torch.Tensor):
+    def __init__(self, layer: str, target: torch.Tensor | ScaledHalf):
         super().__init__(layer)
-        target = target.detach()
-        # the mean square without a full-size temporary
-        mean_square = torch.linalg.vector_norm(target.flatten(1), dim=1).pow(2) / target[0].numel()
-        self.register_buffer("norm", mean_square.clamp_min(EPS))
-        largest = torch.maximum(target.amax(), -target.amin())  # |target|'s max without a full-size temporary
-        scale = largest.float().clamp_min(EPS) / 2 ** 15  # well inside float16's range
-        self.register_buffer("scale", scale)
-        self.register_buffer("target", torch.div(target, scale, out=torch.empty_like(target, dtype=torch.float16)))
+        if not isinstance(target, ScaledHalf):
+            target = ScaledHalf.of(target.detach(), f"The content image's features at {layer!r}")
+        self.register_buffer("norm", target.mean_square().clamp_min(EPS))
+        self.register_buffer("scale", target.scale)
+        self.register_buffer("target", target.values)
 
     def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
         act = feats[self.layer]

@@ -113,6 +113,9 @@ SATURATION_RISE = 0.25  # ... and at least this much more of them than at the st
 NOISY = 0.25  # diverged: neighbouring pixels differ by more than this on average, and twice as much as at the start
 RISE = 0.5  # a step is worse when its loss gave back more than this share of the progress from the first loss
 PATIENCE = 20  # diverged: this many worse steps in a row
+TOO_LARGE = "The learning rate or step size is probably too large for this objective"
+START_NOT_FINITE = ("No step size is to blame: the network or the objective gives NaN or infinity on it (a network in "
+                    "float16 overflows beyond 65504: Load CNN's precision float32 or bfloat16 avoids that)")
 
 
 def pinned(x: torch.Tensor) -> torch.Tensor:
@@ -178,6 +181,9 @@ class Watch:
         flags = torch.stack([self.non_finite_at, image_bad, saturated.any(), noisy.any(),
                              (self.streak >= PATIENCE).any(), torch.isfinite(self.best_loss).all()])
         non_finite_at, image_bad, is_saturated, is_noisy, is_rising, any_finite = flags.tolist()
+        if non_finite_at == 1:  # before any step: the objective or the network, not the step size
+            return self._stop(NonFiniteLoss, "the loss of the starting image is NaN or infinite", self.best if
+                              any_finite else None, steps, where, cause=START_NOT_FINITE)
         if non_finite_at or image_bad:
             what = f"the loss became NaN or infinite at step {non_finite_at} of {steps}" if non_finite_at else \
                 f"the image became NaN or infinite by step {image_bad} of {steps}"
@@ -199,14 +205,14 @@ class Watch:
         self.kept_step = step
         return None
 
-    def _stop(self, kind: type[Diverged], what: str, image: torch.Tensor | None, steps: int, where: str) -> Diverged:
+    def _stop(self, kind: type[Diverged], what: str, image: torch.Tensor | None, steps: int, where: str,
+              cause: str = TOO_LARGE) -> Diverged:
         returned = "no step had a finite loss" if image is None else \
             "the starting image is returned" if image is self.kept and self.kept_step == 0 else \
             f"the best image up to step {self.kept_step} is returned" if image is self.kept else \
             "the image with the lowest finite loss is returned"
-        return kind(f"The run diverged{where}: {what}. The learning rate or step size is probably "
-                    f"too large for this objective; {returned}.", None if image is None else image.to(self.dtype),
-                    self.evaluations)
+        return kind(f"The run diverged{where}: {what}. {cause}; {returned}.",
+                    None if image is None else image.to(self.dtype), self.evaluations)
 
 
 def optimize(image: torch.Tensor, evaluate: Evaluate, optimizer: torch.optim.Optimizer, steps: int,

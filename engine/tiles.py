@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import torch
 
+from .half import ScaledHalf
 from .objectives import Features, Objective, Region, Sums
 
 if TYPE_CHECKING:
@@ -179,17 +181,20 @@ def add(total: Sums | None, part: Sums) -> Sums:
     return dict(part) if total is None else {key: total[key] + value for key, value in part.items()}
 
 
-def tiled_features(net: FeatureNet, image: torch.Tensor, grid: TileGrid, layers: Iterable[str]) -> Features:
-    """The net's whole-image features at `layers` of a large image, assembled tile by tile (no gradient)."""
+def tiled_features(net: FeatureNet, image: torch.Tensor, grid: TileGrid,
+                   layers: Iterable[str]) -> dict[str, ScaledHalf]:
+    """The net's whole-image features at `layers` of a large image, assembled tile by tile (no gradient) in
+    float16: no float32 copy of a whole layer exists at any time."""
     sizes = net.geometry.sizes(*image.shape[-2:])
-    full: Features = {}
+    full: dict[str, ScaledHalf] = {}
     with torch.no_grad():
         for feats, _, region in own_features(net, image, grid):
             for layer in layers:
                 f = feats[layer]
                 if layer not in full:
-                    full[layer] = f.new_empty(*f.shape[:2], *sizes[layer])
-                region.crop(layer, full[layer]).copy_(f)
+                    full[layer] = ScaledHalf.empty((*f.shape[:2], *sizes[layer]), f.device,
+                                                   f"The content image's features at {layer!r}")
+                full[layer].put(partial(region.crop, layer), f)
     return full
 
 

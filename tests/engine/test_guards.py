@@ -200,3 +200,20 @@ def test_a_dream_that_turns_to_noise_raises_with_the_full_size_image_from_before
         from reverie.engine.pyramid import Pyramid
         dream(net, ActivationL2("b2/relu"), x, DreamSettings(steps=16, step_size=1.0, jitter=0), Pyramid(2, 1.5))
     assert stopped.value.image.shape == x.shape and pinned(stopped.value.image) < 0.5
+
+
+def test_a_loss_not_finite_from_the_start_blames_the_network_not_the_step_size(tmp_path):
+    """A network that overflows on the starting image (weights × 1e20 here; float16 does it for real) gives a
+    NaN or infinite loss before any step: the message says no step size is to blame and names the precision,
+    for Dream and for style transfer (whose content target is then not finite either)."""
+    cnn = tiny_cnn(tmp_path)
+    with torch.no_grad():
+        for p in cnn.module.parameters():
+            p.mul_(1e20)
+    net = FeatureNet(cnn, ["b2/relu"])
+    x = photo("chelsea.png", (64, 48))
+    blame = r"loss of the starting image is NaN or infinite\. No step size is to blame: .* float32 or bfloat16"
+    with pytest.raises(Diverged, match=blame):
+        dream(net, ActivationL2("b2/relu"), x, DreamSettings(steps=3, jitter=0))
+    with pytest.raises(Diverged, match=blame):
+        transfer(net, ContentObjective(x, ["b2/relu"]), x, TransferSettings(steps=3))

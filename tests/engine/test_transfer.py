@@ -199,7 +199,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_image(net, optimizer):
     # the image evaluated by the 5th (last finite) call, as Watch keeps it: in float16 (to within 2⁻¹²)
     assert torch.allclose(out, resize(seen[3], (32, 32)), rtol=0, atol=2 ** -12)
     assert report.steps == 7  # the previews of steps 6 and 7 were shown before the check at step 8 saw the NaN
-    with pytest.raises(ValueError, match="NaN or infinite at step 1 of 3. .* no step had a finite loss"):
+    with pytest.raises(ValueError, match="loss of the starting image is NaN or infinite. No step size is to blame: "
+                                         ".* no step had a finite loss"):
         transfer(net, NaNAfter(calls=0) + StyleObjective([start], LAYERS), start, TransferSettings(steps=3))
 
 
