@@ -20,6 +20,7 @@ import argparse
 import datetime
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -142,6 +143,12 @@ def measure(name: str, prepare: Prepare, args, clock: Clock) -> dict:
     }
 
 
+def allocator() -> str:
+    """Which malloc serves the CPU's tensors: a preloaded one (tcmalloc, jemalloc) or the C library's."""
+    preloaded = os.environ.get("LD_PRELOAD", "").split()
+    return " ".join(os.path.basename(p) for p in preloaded) or "the C library's malloc"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048])
@@ -164,7 +171,7 @@ def main() -> None:
                                                                                      clock)}
     print(json.dumps({
         "benchmark": "scaling", "device": str(device), "torch": torch.__version__,
-        "threads": torch.get_num_threads(), "clock": "wall" if clock.cuda else "cpu",
+        "threads": torch.get_num_threads(), "clock": "wall" if clock.cuda else "cpu", "allocator": allocator(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **results,
     }, indent=1))
 
