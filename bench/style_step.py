@@ -9,7 +9,8 @@ relu3_1; the bare baseline runs the same layers. On the CPU a step is timed in C
 this process (wall seconds are printed too), so other processes' load does not count: run with
 OMP_NUM_THREADS=1 for the cleanest figure; on CUDA in wall seconds. Baseline and transfer alternate in one
 process. Memory is the peak RSS of separate child processes (`resource.getrusage`/VmHWM, the only
-honest peak for torch on the CPU), or torch.cuda's peak. Target: ratio <= 1.10. `loop_ratio` runs the
+honest peak for torch on the CPU), and on CUDA torch.cuda's peaks (allocated and reserved), each beside the
+engine's own estimate of the run (`engine/memory.py`). Target: ratio <= 1.10. `loop_ratio` runs the
 baseline's own loss through transfer() (Adam): the Optimize loop's overhead alone, without the cost of
 the style statistics.
 """
@@ -36,10 +37,11 @@ sys.path.insert(0, str(ROOT))
 from shared_data import SHARED  # noqa: E402
 
 from engine.features import FeatureNet  # noqa: E402
+from engine.memory import estimate, transfer_footprint  # noqa: E402
 from engine.models import get_spec, load_cnn  # noqa: E402
 from engine.objectives import Objective  # noqa: E402
 from engine.style import ContentObjective, StyleObjective  # noqa: E402
-from engine.transfer import TransferSettings, transfer  # noqa: E402
+from engine.transfer import LBFGS_HISTORY, TransferSettings, transfer  # noqa: E402
 
 PARTIAL = SHARED / "weights" / "vgg19_partial_conv1_1-conv3_4.safetensors"
 STARRY = SHARED / "testdata" / "images" / "starry_night.jpg"
@@ -159,8 +161,12 @@ def child(mode: str, args, device: torch.device) -> None:
     peak = (_status_mb("VmHWM") if reset else None) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {"peak_rss_mb": round(peak), "rss_before_run_mb": round(before or 0),
               "run_increase_mb": round(peak - (before or 0)), "peak_reset_after_load": reset}
+    if mode != "bare":  # the engine's estimate (engine/memory.py: what Optimize asks the host for), beside
+        footprint = transfer_footprint(mode, False, LBFGS_HISTORY, tuple(CONTENT_LAYERS))
+        result["estimate_mb"] = round(estimate(net, (args.size, args.size), 1, 0, footprint) / 2**20)
     if device.type == "cuda":
         result["cuda_peak_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
+        result["cuda_reserved_peak_mb"] = round(torch.cuda.max_memory_reserved(device) / 2**20)
     print(json.dumps(result))
 
 
