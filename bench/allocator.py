@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SELECTORS = ("LD_PRELOAD", "GLIBC_TUNABLES", "THP_MEM_ALLOC_ENABLE")  # what chooses an allocator
 PRELOADED = {"tcmalloc": "tcmalloc_minimal", "jemalloc": "jemalloc"}  # name -> library to preload
 
 
@@ -69,11 +70,12 @@ def main() -> None:
     if args.child:
         return child(args.sizes, args.steps, args.threads)
     runs, load = {}, os.getloadavg()[0]
+    inherited = {k: v for k, v in os.environ.items() if k not in SELECTORS}  # each run sets its own
     for name, env in allocators().items():
         print(f"{name}:", file=sys.stderr, flush=True)
         command = [sys.executable, __file__, "--child", "--sizes", *map(str, args.sizes), "--steps", str(args.steps),
                    "--threads", str(args.threads)]
-        done = subprocess.run(command, env={**os.environ, **env}, stdout=subprocess.PIPE, text=True)
+        done = subprocess.run(command, env={**inherited, **env}, stdout=subprocess.PIPE, text=True)
         runs[name] = json.loads(done.stdout) if done.returncode == 0 else {"failed": f"exit status {done.returncode}"}
     default = runs["glibc malloc"]
     for run in runs.values():

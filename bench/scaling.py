@@ -145,7 +145,7 @@ def measure(name: str, prepare: Prepare, args, clock: Clock) -> dict:
 
 def allocator() -> str:
     """Which malloc serves the CPU's tensors: a preloaded one (tcmalloc, jemalloc) or the C library's."""
-    preloaded = os.environ.get("LD_PRELOAD", "").split()
+    preloaded = os.environ.get("LD_PRELOAD", "").replace(":", " ").split()
     return " ".join(os.path.basename(p) for p in preloaded) or "the C library's malloc"
 
 

@@ -298,6 +298,7 @@ def _video(args, cnn: CNN, device: torch.device) -> Path:
         with bar:
             done.extend(clip)
     except KeyboardInterrupt:  # the frames finished so far are kept
+        _warn(warnings)
         if done:
             write_frames(done, args.output, args.fps)
             made = "frame 1 is" if len(done) == 1 else f"frames 1-{len(done)} are"

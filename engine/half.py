@@ -16,31 +16,36 @@ class ScaledHalf:
 
     `of` converts a whole tensor on its device (no host read). `empty` and `put` assemble one part by part
     (tiles) with no float32 copy of the whole: a part larger than the scale allows rescales what is there by a
-    power of two, which is exact (one host read per part; non-finite parts are refused there, naming `name`).
+    power of two, which is exact for every value not pushed below float16's normal range (2⁻¹⁴ of the scale,
+    2⁻²⁹ of the largest value). One host read per part; non-finite parts are refused there, naming `name`.
+    Values are divided in float32 whatever their dtype (a float16 division would flush small scales to 0).
     """
 
-    def __init__(self, values: torch.Tensor, scale: torch.Tensor, name: str):
+    def __init__(self, values: torch.Tensor, scale: torch.Tensor | None, name: str):
         self.values, self.scale, self.name = values, scale, name
 
     @classmethod
     def of(cls, x: torch.Tensor, name: str) -> ScaledHalf:
+        x = x.float()
         scale = _scale(x)
         return cls(torch.div(x, scale, out=torch.empty_like(x, dtype=torch.float16)), scale, name)
 
     @classmethod
     def empty(cls, shape: tuple[int, ...], device: torch.device, name: str) -> ScaledHalf:
-        """Every position must then be `put` before use."""
-        return cls(torch.empty(shape, dtype=torch.float16, device=device),
-                   _scale(torch.zeros((), device=device)), name)
+        """Nothing written yet (no scale): every position must then be `put` before use."""
+        return cls(torch.empty(shape, dtype=torch.float16, device=device), None, name)
 
     def put(self, select: Callable[[torch.Tensor], torch.Tensor], part: torch.Tensor) -> None:
         """Writes `part` into `select(values)` (a view: a tile's crop), rescaling what is there if needed."""
+        part = part.float()
         needed = _scale(part)
-        have, need = torch.stack((self.scale, needed)).tolist()
+        need = float(needed)
         if not math.isfinite(need):
             raise ValueError(f"{self.name} are not finite: the network's numbers overflowed (float16 reaches only "
                              f"65504). Set Load CNN's precision to float32 or bfloat16.")
-        if need > have:
+        if self.scale is None:
+            self.scale = needed
+        elif need > (have := float(self.scale)):
             self.values.mul_(have / need)
             self.scale = needed
         select(self.values).copy_(part / self.scale)

@@ -18,9 +18,17 @@ def test_values_keep_their_precision_scaled_by_a_power_of_two():
     torch.testing.assert_close(half.mean_square(), x.square().mean((1, 2, 3)), rtol=1e-3, atol=0)
 
 
+def test_float16_input_is_scaled_in_float32():
+    """Small float16 values (largest 2⁻¹², scale 2⁻²⁶, below float16's range) keep their precision."""
+    x = torch.rand(1, 4, 5, 5, generator=torch.Generator().manual_seed(2)).mul(2 ** -12).half()
+    half = ScaledHalf.of(x, "x")
+    assert (half.values.float() * half.scale - x.float()).abs().max() <= 2 ** -11 * x.float().abs().max()
+
+
 def test_parts_growing_in_size_assemble_to_the_whole_exactly():
-    """Each part larger than the scale allows rescales what is there by a power of two, which rounds nothing:
-    the assembly equals the whole converted at once, bit for bit, in any order of the parts."""
+    """Each part larger than the scale allows rescales what is there by a power of two, which rounds nothing
+    while no value falls below float16's normal range (none does here): the assembly equals the whole
+    converted at once, bit for bit, in any order of the parts."""
     g = torch.Generator().manual_seed(1)
     whole = torch.cat([torch.rand(1, 3, 4, 6, generator=g) * 10 ** k for k in range(4)], dim=2)  # 4 row bands
     want = ScaledHalf.of(whole, "whole")
