@@ -185,3 +185,16 @@ def test_a_lagged_tiled_run_reaches_the_untiled_runs_losses(vgg_net):
     lagged, lagged_report = style_run(vgg_net, 64, statistics="lagged")
     assert lagged_report.loss == pytest.approx(report.loss, rel=0.05)
     assert (lagged - untiled).abs().mean() < 0.04  # 0.026 measured: another path to the same losses
+
+
+def test_lagged_statistics_with_mean_cov_warn_to_use_exact(net):
+    """Extrapolated mean+covariance statistics end far from the untiled run (twice the loss, measured), so a
+    tiled level with lagged statistics and a mean_cov style says so; Gram, where they work, gets no warning."""
+    content = torch.rand(1, 3, 96, 80, generator=torch.Generator().manual_seed(5))
+    for statistic, warned in (("mean_cov", True), ("gram", False)):
+        objective = ContentObjective(content, ["b2/relu"]) + StyleObjective([content.flip(-1)], LAYERS,
+                                                                            statistic=statistic)
+        for tile, tiled in ((48, True), (0, False)):
+            _, report = transfer(net, objective, content, TransferSettings(steps=2, tile=tile,
+                                                                           tile_statistics="lagged"))
+            assert any("Use 'exact' with mean_cov" in w for w in report.warnings) == (warned and tiled)
