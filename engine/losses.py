@@ -191,6 +191,11 @@ class MeanCovLoss(StatisticLoss):
         self.register_buffer("cov_sqrt", psd_power(cov, 0.5))
         self.register_buffer("norm", power.clamp_min(EPS))
 
+    def extrapolate(self, last: Sums, before: Sums) -> Sums:
+        """The last step's moments: extrapolated ones overshoot this loss's gradient (lagged tiles ended at
+        twice the loss of exact ones with a line through two steps, 10 % above them with the last step's)."""
+        return dict(last)
+
     def _ridged(self, cov: torch.Tensor) -> torch.Tensor:
         eye = torch.eye(cov.shape[-1], dtype=cov.dtype, device=cov.device)
         return cov + self.ridge[:, None, None] * eye

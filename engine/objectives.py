@@ -68,6 +68,10 @@ class Objective(nn.Module):
         """The loss per image from the sums over all positions."""
         raise NotImplementedError
 
+    def extrapolate(self, last: Sums, before: Sums) -> Sums:
+        """The sums expected at the next step from the last two steps' (lagged tile statistics): a line."""
+        return {key: 2 * value - before[key] for key, value in last.items()}
+
     def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
         return self.total(self.sums(feats, image))
 
@@ -109,6 +113,10 @@ class Sum(Objective):
     def total(self, sums: Sums) -> torch.Tensor:
         return sum(t.total(_part(sums, f"{i}/")) for i, t in enumerate(self.terms))
 
+    def extrapolate(self, last: Sums, before: Sums) -> Sums:
+        return {f"{i}/{key}": value for i, t in enumerate(self.terms)
+                for key, value in t.extrapolate(_part(last, f"{i}/"), _part(before, f"{i}/")).items()}
+
     def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
         return sum(t(feats, image) for t in self.terms)
 
@@ -134,6 +142,9 @@ class Scale(Objective):
 
     def total(self, sums: Sums) -> torch.Tensor:
         return self.weight * self.term.total(sums)
+
+    def extrapolate(self, last: Sums, before: Sums) -> Sums:
+        return self.term.extrapolate(last, before)
 
     def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
         return self.weight * self.term(feats, image)

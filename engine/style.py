@@ -140,6 +140,9 @@ class ImageObjective(Objective):
     def total(self, sums: Sums) -> torch.Tensor:
         return self._terms().total(sums)
 
+    def extrapolate(self, last: Sums, before: Sums) -> Sums:
+        return self._terms().extrapolate(last, before)
+
     def extra_repr(self) -> str:
         layers = ", ".join(f"{k}: {v:.3g}" for k, v in self.weights.items())
         return f"weight={self.weight:g}, layers={{{layers}}}"

@@ -223,9 +223,10 @@ def exact_tiles(net: FeatureNet, objective: Objective, grid: TileGrid, lagged: b
     A linear objective (content, TV, DeepDream power) has a gradient with respect to its sums that does not
     depend on them, so after the first step it skips the statistics pass and reuses that gradient. With
     `lagged`, nonlinear objectives skip it too: each step takes the gradient at the whole-image statistics
-    extrapolated linearly from the previous two steps' (gathered by the tiles' own forward; the previous
-    step's alone on the second step), one pass per step instead of two. Not exact, but the statistics
-    move smoothly; without the extrapolation the delay makes Adam overshoot. The reported loss is exact.
+    each term extrapolates from the previous two steps' (`Objective.extrapolate`: along a line, which keeps Adam
+    from overshooting Gram losses; mean and covariance take the last step's), gathered by the tiles' own
+    forward (the previous step's alone on the second step): one pass per step instead of two. Not exact, but
+    the statistics move smoothly. The reported loss is exact.
     """
     reuse: Sums | None = None
     history: list[Sums] = []
@@ -236,7 +237,7 @@ def exact_tiles(net: FeatureNet, objective: Objective, grid: TileGrid, lagged: b
             _, reuse = _loss_and_gradient(objective, tiled_sums(net, image, grid, objective.sums))
         elif lagged and not objective.linear and len(history) == 2:  # extrapolate the last two steps
             last, before = history[-1], history[-2]
-            _, reuse = _loss_and_gradient(objective, {k: 2 * last[k] - before[k] for k in last})
+            _, reuse = _loss_and_gradient(objective, objective.extrapolate(last, before))
         seen = None
         if image.grad is None:
             image.grad = torch.zeros_like(image)

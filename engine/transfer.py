@@ -29,9 +29,6 @@ INITS = ("content", "image", "noise")
 DEFAULT_LR = {"adam": 0.02, "lbfgs": 1.0}
 ADAM_BETAS = (0.9, 0.99)  # crowsonkb's choice: the second moment forgets faster than torch's 0.999
 LBFGS_HISTORY = 20  # torch's default 100 keeps 200 image-sized vectors: 2.4 GB at 1024×1024
-LAGGED_MEAN_COV = ("tile_statistics 'lagged' extrapolates the style statistics, which suits 'gram' but not "
-                   "'mean_cov': measured with mean_cov it ended at about twice the loss of 'exact', visibly softer. "
-                   "Use 'exact' with mean_cov.")
 
 
 @dataclass(frozen=True)
@@ -195,15 +192,11 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
     report = TransferReport(sizes)
     loss_fn = feature_loss(net, objective)
     grid = tile_grid(net, settings.tile, settings.halo) if settings.tile else None
-    lagged_mean_cov = settings.tile_statistics == "lagged" and any(
-        isinstance(m, StyleObjective) and m.statistic == "mean_cov" for m in objective.modules())
     x, opt = init.detach(), None
     with repeated_shapes(init.device):  # each level repeats its shape for every step
         for level, size in enumerate(sizes):
             tiles = None if grid is None or grid.fits(*size) else grid
             warnings = [w for term in image_objectives(objective) for w in term.retarget(net, size, tiles)]
-            if tiles is not None and lagged_mean_cov:
-                warnings.append(LAGGED_MEAN_COV)
             report.warnings = list(dict.fromkeys(warnings))  # those of the largest size reached
             # contiguous: L-BFGS views the gradient flat, which a permuted (e.g. HWC-read) image cannot give
             x = resize(x, size).clamp(0, 1).contiguous().requires_grad_(True)

@@ -149,10 +149,10 @@ def vgg_net():
     return FeatureNet(vgg19_partial(), ["relu1_1", "relu2_1", "relu3_1"])
 
 
-def style_run(net, tile: int, optimizer: str = "adam", statistics: str = "exact"):
+def style_run(net, tile: int, optimizer: str = "adam", statistics: str = "exact", statistic: str = "gram"):
     content = photo("chelsea.png", (200, 136))
     objective = ContentObjective(content, ["relu3_1"]) + StyleObjective(
-        [photo("starry_night.jpg", (188, 150))], ["relu1_1", "relu2_1", "relu3_1"], weight=10)
+        [photo("starry_night.jpg", (188, 150))], ["relu1_1", "relu2_1", "relu3_1"], weight=10, statistic=statistic)
     settings = TransferSettings(optimizer=optimizer, steps=12, tile=tile, tile_statistics=statistics)
     return transfer(net, objective, content.clone(), settings, Pyramid(2, 1.5))
 
@@ -178,23 +178,28 @@ def test_a_tiled_run_is_the_untiled_run_without_seams(vgg_net, optimizer):
 
 
 @pytest.mark.slow
-def test_a_lagged_tiled_run_reaches_the_untiled_runs_losses(vgg_net):
-    """Adam with lagged tile statistics and a pyramid: losses within 5 % of the untiled run (3 % measured;
-    without the extrapolation 39 % worse), pixels close."""
-    untiled, report = style_run(vgg_net, 0)
-    lagged, lagged_report = style_run(vgg_net, 64, statistics="lagged")
-    assert lagged_report.loss == pytest.approx(report.loss, rel=0.05)
-    assert (lagged - untiled).abs().mean() < 0.04  # 0.026 measured: another path to the same losses
+@pytest.mark.parametrize("statistic, loss_within, pixels_within", [("gram", 0.05, 0.04), ("mean_cov", 0.15, 0.06)])
+def test_a_lagged_tiled_run_reaches_the_untiled_runs_losses(vgg_net, statistic, loss_within, pixels_within):
+    """Adam with lagged tile statistics and a pyramid: losses close to the untiled run's, pixels close (another
+    path to about the same losses). Gram, extrapolated: 3 % above, pixels 0.026 apart (not extrapolated 39 %
+    above). Mean+covariance, the last step's statistics: 10 % above, 0.040 (extrapolated: 3.9× the loss, 0.17)."""
+    untiled, report = style_run(vgg_net, 0, statistic=statistic)
+    lagged, lagged_report = style_run(vgg_net, 64, statistics="lagged", statistic=statistic)
+    assert lagged_report.loss == pytest.approx(report.loss, rel=loss_within)
+    assert (lagged - untiled).abs().mean() < pixels_within
 
 
-def test_lagged_statistics_with_mean_cov_warn_to_use_exact(net):
-    """Extrapolated mean+covariance statistics end far from the untiled run (twice the loss, measured), so a
-    tiled level with lagged statistics and a mean_cov style says so; Gram, where they work, gets no warning."""
-    content = torch.rand(1, 3, 96, 80, generator=torch.Generator().manual_seed(5))
-    for statistic, warned in (("mean_cov", True), ("gram", False)):
-        objective = ContentObjective(content, ["b2/relu"]) + StyleObjective([content.flip(-1)], LAYERS,
-                                                                            statistic=statistic)
-        for tile, tiled in ((48, True), (0, False)):
-            _, report = transfer(net, objective, content, TransferSettings(steps=2, tile=tile,
-                                                                           tile_statistics="lagged"))
-            assert any("Use 'exact' with mean_cov" in w for w in report.warnings) == (warned and tiled)
+def test_each_term_extrapolates_its_own_statistics(net):
+    """Through sums, scales and image objectives, lagged tiles extrapolate Gram and content sums along a line
+    and give mean+covariance terms the last step's (a line through two steps overshoots their gradient)."""
+    content = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    objective = (ContentObjective(content, ["b2/relu"]) + 2 * StyleObjective([content], ["b1/relu"])
+                 + StyleObjective([content], ["b2/relu"], statistic="mean_cov"))
+    for term in image_objectives(objective):
+        term.retarget(net, (64, 64))
+    sums = [objective.sums(net(x), x) for x in torch.rand(2, 1, 3, 64, 64, generator=torch.Generator().manual_seed(6))]
+    ahead = objective.extrapolate(sums[1], sums[0])
+    assert ahead.keys() == sums[1].keys()
+    for key, value in ahead.items():
+        want = sums[1][key] if key.startswith("2/") else 2 * sums[1][key] - sums[0][key]
+        assert torch.equal(value, want), key
