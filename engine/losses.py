@@ -193,7 +193,7 @@ class MeanCovLoss(StatisticLoss):
 
     def extrapolate(self, last: Sums, before: Sums) -> Sums:
         """The last step's moments: extrapolated ones overshoot this loss's gradient (lagged tiles ended at
-        twice the loss of exact ones with a line through two steps, 10 % above them with the last step's)."""
+        2-4× the loss of exact ones with a line through two steps, 6-10 % above them with the last step's)."""
         return dict(last)
 
     def _ridged(self, cov: torch.Tensor) -> torch.Tensor:
