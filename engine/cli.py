@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     dreaming.add_argument("output", type=Path)
     _model_args(dreaming)
     _dream_args(dreaming, octaves=4)
+    _offload_arg(dreaming)
     styling = commands.add_parser("style", help="Neural style transfer onto an image file.")
     styling.add_argument("content", type=Path)
     styling.add_argument("output", type=Path)
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     styling.add_argument("--init", choices=INITS, default="content")
     styling.add_argument("--init-image", type=Path, help="starting image for --init image")
     styling.add_argument("--scale", type=float, default=1.4, help="size ratio between pyramid levels")
+    _offload_arg(styling)
     video = commands.add_parser("video", help="Dream (or, with --style, stylise) a clip without flicker.")
     video.add_argument("input", type=Path, help="a folder of frames, an animated GIF/WebP, or a video file")
     video.add_argument("output", type=Path, help="a folder (no suffix), .gif, .webp, or a video file")
@@ -184,6 +186,21 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+def _offload_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--offload", action="store_true",
+                   help="keep the image and the buffers as large as it in host memory, moving one tile at a time "
+                        "to --device: prints larger than the GPU's memory (give a tile size too)")
+
+
+def _storage(args, device: torch.device, tile: int, option: str) -> torch.device:
+    """Where the run's images live: host memory with --offload (which needs tiles: `tile`, set by `option`),
+    else the compute device."""
+    if args.offload and not tile:
+        raise ValueError(f"--offload needs a tile size ({option} N, e.g. 1024): without tiles the whole image "
+                         f"and its activations go to the device every step.")
+    return torch.device("cpu") if args.offload else device
+
+
 def _dream_args(p: argparse.ArgumentParser, octaves: int) -> None:
     p.add_argument("--layers", help="e.g. 'inception_4c/output: 1' (default: the model's dream layers)")
     p.add_argument("--steps", type=int, default=10, help="dream steps per octave")
@@ -232,14 +249,15 @@ def _dream_setup(args, cnn: CNN, image: torch.Tensor) -> tuple[FeatureNet, Objec
 
 
 def _style_setup(args, cnn: CNN, content: torch.Tensor | None,
-                 device: torch.device) -> tuple[FeatureNet, Objective, TransferSettings, Pyramid]:
+                 storage: torch.device) -> tuple[FeatureNet, Objective, TransferSettings, Pyramid]:
+    """The style transfer of `args`, its style images read onto `storage` (where the run keeps its images)."""
     defaults = DEFAULT_STYLE_LAYERS.get(args.arch)
     if defaults is None and not (args.content_layers and args.style_layers):
         raise SystemExit(f"--arch {args.arch}: give --content-layers and --style-layers (only "
                          f"{', '.join(DEFAULT_STYLE_LAYERS)} has default style layers).")
     content_layers, style_layers = (parse_layers(cnn, text) for text in
                                     (args.content_layers or defaults[0], args.style_layers or defaults[1]))
-    styles = [read_image(path).to(device) for path in args.style]
+    styles = [read_image(path).to(storage) for path in args.style]
     objective = StyleObjective(styles, style_layers.whole_layers("--style-layers"), args.style_weight,
                                args.style_blend, args.statistic, style_scale=args.style_scale)
     if args.content_weight:
@@ -252,7 +270,7 @@ def _style_setup(args, cnn: CNN, content: torch.Tensor | None,
 
 
 def _dream(args, cnn: CNN, device: torch.device) -> Path:
-    image = read_image(args.input).to(device)
+    image = read_image(args.input).to(_storage(args, device, args.tile, "--tile"))
     net, objective, settings, pyramid = _dream_setup(args, cnn, image)
     with ProgressBar("dream") as bar:
         try:
@@ -267,12 +285,13 @@ def _dream(args, cnn: CNN, device: torch.device) -> Path:
 
 
 def _style(args, cnn: CNN, device: torch.device) -> Path:
-    content = read_image(args.content).to(device)
-    net, objective, settings, pyramid = _style_setup(args, cnn, content, device)
+    storage = _storage(args, device, args.style_tile, "--style-tile")
+    content = read_image(args.content).to(storage)
+    net, objective, settings, pyramid = _style_setup(args, cnn, content, storage)
     start = init_image(args.init, content, args.size or None, args.seed,
-                       read_image(args.init_image).to(device) if args.init_image else None)
-    with ProgressBar("style") as bar:
-        out, report = transfer(net, objective.to(device), start.to(device), settings, pyramid, bar, content)
+                       read_image(args.init_image).to(storage) if args.init_image else None)
+    with ProgressBar("style") as bar:  # transfer places the objective: image-sized buffers with the image
+        out, report = transfer(net, objective, start.to(storage), settings, pyramid, bar, content)
     _warn(report.warnings)
     write_image(out, args.output)
     return args.output

@@ -14,8 +14,9 @@ from .models import CNN
 class FeatureNet(nn.Module):
     """`forward(x)` takes RGB images in [0, 1] (BCHW) and returns `{layer: activation}`.
 
-    Only the stages up to the deepest requested layer run; preprocessing happens inside, on the
-    input's own device. `check` (e.g. the host's interrupt test) is called before every stage, in the
+    Only the stages up to the deepest requested layer run, on the network's device, whatever the input's (a
+    window of an image kept in host memory crosses over here, and its gradient back); preprocessing happens
+    inside. `check` (e.g. the host's interrupt test) is called before every stage, in the
     forward pass and again where the backward pass reaches that stage's input, so a run can be stopped
     within one layer of either pass, between tiles or inside a huge one; it stops the run by raising.
     """
@@ -48,7 +49,7 @@ class FeatureNet(nn.Module):
         handles = [self.cnn.module.get_submodule(l.module).register_forward_hook(_store(feats, name))
                    for name, l in self.layers.items()]
         try:
-            h = self.cnn.preprocess(x.to(self.cnn.dtype))
+            h = self.cnn.preprocess(x.to(self.cnn.device, self.cnn.dtype))
             for stage in self.stages:
                 if self.check is not None:
                     self.check()

@@ -19,6 +19,7 @@ class ScaledHalf:
     power of two, which is exact for every value not pushed below float16's normal range (2⁻¹⁴ of the scale,
     2⁻²⁹ of the largest value). One host read per part; non-finite parts are refused there, naming `name`.
     Values are divided in float32 whatever their dtype (a float16 division would flush small scales to 0).
+    The scale lives with the values, which may be in host memory while the parts come from the device.
     """
 
     def __init__(self, values: torch.Tensor, scale: torch.Tensor | None, name: str):
@@ -44,11 +45,11 @@ class ScaledHalf:
             raise ValueError(f"{self.name} are not finite: the network's numbers overflowed (float16 reaches only "
                              f"65504). Set Load CNN's precision to float32 or bfloat16.")
         if self.scale is None:
-            self.scale = needed
+            self.scale = needed.to(self.values.device)
         elif need > (have := float(self.scale)):
             self.values.mul_(have / need)
-            self.scale = needed
-        select(self.values).copy_(part / self.scale)
+            self.scale = needed.to(self.values.device)
+        select(self.values).copy_(part / self.scale.to(part.device))
 
     def mean_square(self) -> torch.Tensor:
         """The mean square of each batch element's values `[B]`, float32, read a few channels at a time."""

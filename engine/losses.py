@@ -40,7 +40,7 @@ def moment_sums(act: torch.Tensor, weights: torch.Tensor | None = None) -> Sums:
     x = act.flatten(2)  # [B, C, N]
     if weights is None:
         return {"x": x.sum(2), "xx": _SecondMoment.apply(x, None), "w": x.new_full((1,), float(x.shape[2]))}
-    w = weights.to(x.dtype).flatten(2)  # [B|1, 1, N]
+    w = weights.to(x).flatten(2)  # [B|1, 1, N], on x's device (a mask kept in host memory)
     return {"x": (x * w).sum(2), "xx": _SecondMoment.apply(x, w), "w": w.sum((1, 2))}
 
 
@@ -105,8 +105,10 @@ class ContentLoss(LayerTerm):
 
     The target is kept in float16 (`ScaledHalf`: rounding ≤ 2⁻¹¹ of each value, a loss floor ~1e-7): at a
     print's size it is the run's largest buffer (relu3_1 of 4096²: 1 GiB in float32). Tiled runs assemble it
-    in float16 directly (`tiles.tiled_features`).
+    in float16 directly (`tiles.tiled_features`), where the image is (`STORED`).
     """
+
+    STORED = ("target",)
 
     def __init__(self, layer: str, target: torch.Tensor | ScaledHalf):
         super().__init__(layer)
@@ -118,7 +120,7 @@ class ContentLoss(LayerTerm):
 
     def sums(self, feats: Features, image: torch.Tensor, region: Region = WHOLE) -> Sums:
         act = feats[self.layer]
-        target = region.crop(self.layer, self.target).to(act.dtype) * self.scale.to(act.dtype)
+        target = region.crop(self.layer, self.target).to(act) * self.scale.to(act)
         _check_batch(f"Content loss at {self.layer!r}", target.shape[0], act.shape[0])
         if act.shape[1:] != target.shape[1:]:
             raise ValueError(f"Content loss at {self.layer!r}: the target's features are "
@@ -132,6 +134,8 @@ class ContentLoss(LayerTerm):
 
 class StatisticLoss(LayerTerm):
     """A style loss comparing statistics of a layer (optionally inside `mask`) with target moments."""
+
+    STORED = ("mask",)
 
     def __init__(self, layer: str, mask: torch.Tensor | None = None):
         super().__init__(layer)
@@ -232,6 +236,8 @@ class TemporalLoss(Objective):
     (Ruder et al. 2016, "Artistic style transfer for videos"): the mean over pixels of c·(x - w)², with
     `weights` c `[B|1, 1, H, W]` in [0, 1] (the flow's consistency mask) and `warped` w `[B|1, 3, H, W]`."""
 
+    STORED = ("warped", "weights")
+
     def __init__(self, warped: torch.Tensor, weights: torch.Tensor):
         super().__init__()
         self.register_buffer("warped", warped.detach())
@@ -242,7 +248,7 @@ class TemporalLoss(Objective):
         if x.shape[-2:] != region.pixel_crop(self.warped).shape[-2:]:
             raise ValueError(f"Temporal loss: the previous frame is {tuple(self.warped.shape[-2:])} but the image "
                              f"is {tuple(image.shape[-2:])}; every frame must have the same size.")
-        error = region.pixel_crop(self.weights) * (x - region.pixel_crop(self.warped)).pow(2)
+        error = region.pixel_crop(self.weights).to(x) * (x - region.pixel_crop(self.warped).to(x)).pow(2)
         return {"error": per_image_sum(error), "n": count(x)}
 
     def total(self, sums: Sums) -> torch.Tensor:

@@ -5,13 +5,14 @@ A run holds image-sized buffers for its whole length (the iterate, its gradient,
 the best image so far, full-size content targets) and, for the window it evaluates (the whole image or
 one tile), the activations a forward pass keeps for the backward pass. That second part is measured for
 each network and choice of layers on a small probe, by counting what autograd saves: every architecture,
-precision and depth gets its own figure, not a table.
+precision and depth gets its own figure, not a table. When the image-sized buffers crowd the device, they can
+live in host memory instead, the device holding one tile's work at a time (`plan`).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 from weakref import WeakKeyDictionary
 
 import torch
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 PROBE = 128  # side of the probe image (at least twice the net's smallest input)
 TILE_STEP = 64  # automatic tiles are multiples of this
 RGB_FLOAT = 3 * 4  # bytes per pixel of one float32 RGB image
+CROSSING = 3  # float32 RGB windows a tile of an offloaded run moves to the device: crop, gradient, view
+READS_LIMIT = 2.0  # automatic exact tiles reading more pixels than this per pixel they own prefer offloading
 GB = 1024 ** 3
 _MEASURED: WeakKeyDictionary[nn.Module, dict[tuple[str, ...], tuple[float, dict[str, float]]]] = WeakKeyDictionary()
 
@@ -102,11 +105,11 @@ def window(net: FeatureNet, size: tuple[int, int], tile: int, exact: bool) -> in
 
 def estimate(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, footprint: Footprint) -> int:
     """Bytes a run at `size` (height, width) on `batch` images needs besides the network's weights."""
-    buffers, activations = _parts(net, size, batch, tile, footprint)
+    buffers, activations = parts(net, size, batch, tile, footprint)
     return int(buffers + activations)
 
 
-def _parts(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, footprint: Footprint) -> tuple[float, float]:
+def parts(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, footprint: Footprint) -> tuple[float, float]:
     """(bytes of the image-sized buffers, bytes of the largest window's activations)."""
     activations, features = per_pixel(net)
     per_image = footprint.images * RGB_FLOAT + sum(features[layer] for layer in footprint.targets) / 2  # float16
@@ -125,24 +128,96 @@ def fit(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, footprint
     need = estimate(net, size, batch, tile, footprint)
     if need <= budget:
         return tile
-    longest = max(size)
     least = smallest_tile(net, footprint)
-    fitting = next((t for t in range(longest // TILE_STEP * TILE_STEP, least - 1, -TILE_STEP)
-                    if estimate(net, size, batch, t, footprint) <= budget), None)
+    fitting = _largest_tile(size, least, lambda t: estimate(net, size, batch, t, footprint) <= budget)
     if tile == 0 and fitting is not None:
         return fitting
-    what = f"{footprint.name} at {size[1]}×{size[0]}" + (f" × {batch} images" if batch > 1 else "") + \
-           (f" in tiles of {tile} px" if tile else "")
-    head = f"{what} needs about {need / GB:.1f} GB, but {budget / GB:.1f} GB of the device's memory is available."
+    head = f"{_what(size, batch, tile, footprint)} needs about {need / GB:.1f} GB, but {budget / GB:.1f} GB of the " \
+           f"device's memory is available."
     if fitting is not None:
         raise OverBudget(f"{head} Use a tile size of {fitting} px or less (or 0 to choose tiles automatically).")
     raise OverBudget(f"{head} Even tiles of {least} px need {estimate(net, size, batch, least, footprint) / GB:.1f} "
                      f"GB: the image-sized buffers alone are too large. {_smaller(net, size, batch, footprint, budget)}")
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How a run fits: the `tile` it evaluates (0: the whole image at once) and whether it keeps its
+    image-sized buffers in host memory (`offload`), the device holding one tile's work at a time."""
+
+    tile: int
+    offload: bool = False
+
+
+def plan(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, footprint: Footprint, budget: float,
+         host_budget: float | None = None) -> Plan:
+    """How to run in `budget` bytes of the device's memory, given `host_budget` bytes of host memory (None: the
+    device is the host). On the device, with `fit`'s tile, when some tile fits there, unless `tile` is 0 and
+    the exact tiles that fit read more than `READS_LIMIT` pixels per pixel they own (their halo making the
+    network do that much more work) where tiles of an offloaded run would read fewer. Else offloaded: the
+    image-sized buffers in host memory and `tile` (0: the largest tile whose work fits the device), each tile
+    moved there and back. So a print larger than the device's memory runs. Raises `OverBudget` with what was
+    needed, what was available and a fix."""
+    least = smallest_tile(net, footprint)
+    fits_device = estimate(net, size, batch, least, footprint) <= budget
+    buffers, _ = parts(net, size, batch, tile, footprint)
+    if host_budget is None or (fits_device and (tile or buffers > host_budget)):
+        return Plan(fit(net, size, batch, tile, footprint, budget))
+    if buffers > host_budget:
+        raise OverBudget(f"{_what(size, batch, 0, footprint)} keeps image-sized buffers of about {buffers / GB:.1f} "
+                         f"GB: neither the device ({budget / GB:.1f} GB available) nor host memory "
+                         f"({host_budget / GB:.1f} GB free) can hold them. "
+                         f"{_smaller(net, size, batch, footprint, max(budget, host_budget))}")
+    fitting = _largest_tile(size, least, lambda t: offloaded(net, size, batch, t, footprint) <= budget)
+    if fits_device:  # tile 0
+        chosen = fit(net, size, batch, 0, footprint, budget)
+        wasteful = footprint.exact and reads(net, size, chosen) > READS_LIMIT
+        better = fitting is not None and reads(net, size, fitting) < reads(net, size, chosen)
+        return Plan(fitting, offload=True) if wasteful and better else Plan(chosen)
+    if tile and offloaded(net, size, batch, tile, footprint) <= budget:
+        return Plan(tile, offload=True)
+    if not tile and fitting is not None:
+        return Plan(fitting, offload=True)
+    need = offloaded(net, size, batch, tile or least, footprint)
+    fix = f"Use a tile size of {fitting} px or less (or 0 to choose tiles automatically)." if fitting is not None \
+        else "Free memory on the device first."
+    raise OverBudget(f"{_what(size, batch, tile or least, footprint)} needs about {need / GB:.1f} GB of the "
+                     f"device's memory even with its image-sized buffers in host memory, but {budget / GB:.1f} GB "
+                     f"is available. {fix}")
+
+
+def reads(net: FeatureNet, size: tuple[int, int], tile: int) -> float:
+    """Pixels exact tiles of `tile` px read (crops with their halo) per pixel of the image; 1 untiled."""
+    if not tile or max(size) <= tile:
+        return 1.0
+    crops = sum((t.crop[0].stop - t.crop[0].start) * (t.crop[1].stop - t.crop[1].start)
+                for t in tile_grid(net, tile).tiles(*size))
+    return crops / (size[0] * size[1])
+
+
+def offloaded(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, footprint: Footprint) -> int:
+    """Bytes of device memory a run whose image-sized buffers are in host memory needs: the largest window's
+    activations and what crosses over for it (its crop, the crop's gradient and view, its part of the content
+    targets); the optimiser's state never does."""
+    activations, features = per_pixel(net)
+    pixels = batch * window(net, size, tile, footprint.exact)
+    crossing = CROSSING * RGB_FLOAT + sum(features[layer] for layer in footprint.targets) / 2  # float16 targets
+    return int(pixels * (activations + crossing))
+
+
+def _largest_tile(size: tuple[int, int], least: int, fits: Callable[[int], bool]) -> int | None:
+    """The largest multiple of `TILE_STEP` from the image's longer side down to `least` that `fits`."""
+    return next((t for t in range(max(size) // TILE_STEP * TILE_STEP, least - 1, -TILE_STEP) if fits(t)), None)
+
+
+def _what(size: tuple[int, int], batch: int, tile: int, footprint: Footprint) -> str:
+    return f"{footprint.name} at {size[1]}×{size[0]}" + (f" × {batch} images" if batch > 1 else "") + \
+           (f" in tiles of {tile} px" if tile else "")
+
+
 def _smaller(net: FeatureNet, size: tuple[int, int], batch: int, footprint: Footprint, budget: float) -> str:
     """How to shrink a run whose image-sized buffers do not fit: the longer side that would, and other ways."""
-    buffers, activations = _parts(net, size, batch, smallest_tile(net, footprint), footprint)
+    buffers, activations = parts(net, size, batch, smallest_tile(net, footprint), footprint)
     pixels = size[0] * size[1] * (budget - activations) / buffers  # buffers grow with the pixels, a tile does not
     fix = []
     if pixels >= 1:

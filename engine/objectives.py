@@ -49,7 +49,14 @@ WHOLE = Region()
 
 
 class Objective(nn.Module):
-    """`forward(feats, image)` returns a loss per batch element, shape [B]."""
+    """`forward(feats, image)` returns a loss per batch element, shape [B].
+
+    `STORED` names (or name prefixes of) the buffers as large as the image (targets, masks, images), which
+    `place` keeps where the image is, so that a print larger than the device's memory can keep them in host
+    memory; each tile crops them and moves its crop to the device of the features it meets.
+    """
+
+    STORED: tuple[str, ...] = ()
 
     def layers(self) -> set[str]:
         """The layers this objective reads."""
@@ -74,6 +81,15 @@ class Objective(nn.Module):
 
     def forward(self, feats: Features, image: torch.Tensor) -> torch.Tensor:
         return self.total(self.sums(feats, image))
+
+    def place(self, compute: torch.device, storage: torch.device) -> Objective:
+        """Moves the buffers of every term to `compute` (the network's device), the `STORED` ones to `storage`
+        (the image's); returns self."""
+        for module in self.modules():
+            for name, buffer in module.named_buffers(recurse=False):
+                stored = name.startswith(getattr(module, "STORED", ()))
+                setattr(module, name, buffer.to(storage if stored else compute))
+        return self
 
     def __add__(self, other: Objective) -> Objective:
         return Sum([*_terms(self), *_terms(other)])

@@ -90,8 +90,10 @@ def kept_frames(frames: Iterator[torch.Tensor], total: int, warnings: list[str])
 
 
 def feature_loss(net: FeatureNet, objective: Objective, transform: Transform | None = None) -> LossFn:
-    """image -> loss per image: the objective of the net's features of a (transformed) view."""
+    """image -> loss per image: the objective of the net's features of a (transformed) view, on the net's
+    device (an image kept in host memory gets its gradient back there)."""
     def loss(image: torch.Tensor) -> torch.Tensor:
+        image = image.to(net.cnn.device)
         view = transform(image) if transform is not None else image
         return objective(net(view), view)
     return loss
@@ -140,7 +142,8 @@ class Watch:
     loss returns, and at each check that finds the run healthy a copy of it (at first the starting image),
     which a saturated or noisy run returns (its best loss may belong to an image already going wrong). Both
     copies are float16 (pixels in [0, 1] to within 2⁻¹², finer than the 8 bits an image is saved with): at
-    print sizes they would otherwise be two of the run's largest buffers.
+    print sizes they would otherwise be two of the run's largest buffers. (An image kept in host memory while
+    the network runs on a GPU waits for the device anyway: its tiles cross over every step.)
     """
 
     def __init__(self, image: torch.Tensor):
@@ -249,7 +252,7 @@ def optimize(image: torch.Tensor, evaluate: Evaluate, optimizer: torch.optim.Opt
         nonlocal per_image
         optimizer.zero_grad(set_to_none=True)
         scored = view()
-        per_image = evaluate(scored)
+        per_image = evaluate(scored).to(scored.device)  # the net's device may be another (see transfer)
         watch.record(per_image, scored)
         return per_image.sum()
 

@@ -152,6 +152,8 @@ class ContentObjective(ImageObjective):
     """Keep the content image's features (MSE at each layer). A batch of content images pairs with
     the batch being optimised, one content image per output image (or one for all)."""
 
+    STORED = ("image",)
+
     def __init__(self, image: torch.Tensor | None, layers: LayerWeights, weight: float = 1.0):
         super().__init__(layers, weight, "Content loss")
         self.register_buffer("image", check_image(image, "content image"))
@@ -160,7 +162,8 @@ class ContentObjective(ImageObjective):
         image = resize(self.image, size)
         with torch.no_grad():
             feats = net(image) if grid is None else tiled_features(net, image, grid, self.weights)
-        self.loss = Sum(self.weight * w * ContentLoss(layer, feats[layer]) for layer, w in self.weights.items())
+        self.loss = Sum(self.weight * w * ContentLoss(layer, feats[layer]) for layer, w in self.weights.items()
+                        ).place(net.cnn.device, image.device)
         return _stretched("content image", tuple(self.image.shape[-2:]), size)
 
 
@@ -171,6 +174,8 @@ class StyleObjective(ImageObjective):
     weight equally); `mask` confines the statistics of the output to a region; `style_scale` sizes
     each style image relative to the output (1: its longer side equals the output's longer side).
     """
+
+    STORED = ("style_", "mask")
 
     def __init__(self, images: torch.Tensor | Sequence[torch.Tensor], layers: LayerWeights, weight: float = 1.0,
                  blend: Sequence[float] | None = None, statistic: str = "gram",

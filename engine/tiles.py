@@ -57,12 +57,17 @@ class Tiling:
 
 
 def moving_windows(loss_fn: LossFn, tiling: Tiling) -> Evaluate:
-    """Scores and backpropagates each window of this step's grid on its own; returns the summed losses."""
+    """Scores and backpropagates each window of this step's grid on its own; returns the summed losses. Each
+    window is a leaf of its own, so a backward pass fills a window-sized gradient, not one the size of the image."""
     def evaluate(image: torch.Tensor) -> torch.Tensor:
-        total = torch.zeros(image.shape[0], device=image.device)
+        total = 0
+        if image.grad is None:
+            image.grad = torch.zeros_like(image)
         for rows, cols in tiling.windows(*image.shape[-2:]):
-            losses = loss_fn(image[..., rows, cols])
+            window = image[..., rows, cols].detach().requires_grad_(True)
+            losses = loss_fn(window)
             losses.sum().backward()
+            image.grad[..., rows, cols] += window.grad
             total = total + losses.detach()
         return total
     return evaluate
@@ -166,11 +171,12 @@ class TileRegion(Region):
 
 def own_features(net: FeatureNet, image: torch.Tensor, grid: TileGrid,
                  leaves: bool = False) -> Iterator[tuple[Features, torch.Tensor, TileRegion]]:
-    """For each tile of `image`: its own features, its crop of the image and its region. With `leaves`, each
-    crop is a leaf of its own, so a backward pass fills the crop's gradient, not one the size of the image."""
+    """For each tile of `image`: its own features, its crop of the image (on the net's device, wherever the
+    image is) and its region. With `leaves`, each crop is a leaf of its own, so a backward pass fills the
+    crop's gradient, not one the size of the image."""
     size = tuple(image.shape[-2:])
     for tile in grid.tiles(*size):
-        crop = image[..., tile.crop[0], tile.crop[1]]
+        crop = image[..., tile.crop[0], tile.crop[1]].to(net.cnn.device)
         if leaves:
             crop = crop.detach().requires_grad_(True)
         region = TileRegion(tile, net, size)
@@ -184,7 +190,7 @@ def add(total: Sums | None, part: Sums) -> Sums:
 def tiled_features(net: FeatureNet, image: torch.Tensor, grid: TileGrid,
                    layers: Iterable[str]) -> dict[str, ScaledHalf]:
     """The net's whole-image features at `layers` of a large image, assembled tile by tile (no gradient) in
-    float16: no float32 copy of a whole layer exists at any time."""
+    float16 where the image is: no float32 copy of a whole layer exists at any time."""
     sizes = net.geometry.sizes(*image.shape[-2:])
     full: dict[str, ScaledHalf] = {}
     with torch.no_grad():
@@ -192,7 +198,7 @@ def tiled_features(net: FeatureNet, image: torch.Tensor, grid: TileGrid,
             for layer in layers:
                 f = feats[layer]
                 if layer not in full:
-                    full[layer] = ScaledHalf.empty((*f.shape[:2], *sizes[layer]), f.device,
+                    full[layer] = ScaledHalf.empty((*f.shape[:2], *sizes[layer]), image.device,
                                                    f"The content image's features at {layer!r}")
                 full[layer].put(partial(region.crop, layer), f)
     return full
@@ -244,7 +250,7 @@ def exact_tiles(net: FeatureNet, objective: Objective, grid: TileGrid, lagged: b
         for feats, crop, region in own_features(net, image, grid, leaves=True):
             part = objective.sums(feats, crop, region)
             sum(((reuse[key] * value).sum() for key, value in part.items() if key in reuse)).backward()
-            image.grad[..., region.tile.crop[0], region.tile.crop[1]] += crop.grad
+            image.grad[..., region.tile.crop[0], region.tile.crop[1]] += crop.grad.to(image.device)
             seen = add(seen, {key: value.detach() for key, value in part.items()})
         loss, reuse = _loss_and_gradient(objective, seen)
         if lagged:

@@ -170,9 +170,11 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
     and a report. Every batch element is optimised (Adam treats them independently; L-BFGS shares one
     history over the batch's summed loss).
 
-    The objective is copied to `init`'s device, never changed: its image-made terms get targets for each
-    pyramid size. `content` (default: the first content loss's image) is what colour handling keeps. A run that
-    diverges (optimize.Watch) ends early: the best image from before is returned, upscaled to the
+    The image and every buffer as large as it (the optimiser's state, targets, masks) stay on `init`'s device;
+    the network computes on its own, one tile (or the whole image) at a time: an `init` in host memory with
+    the network on a GPU runs prints larger than the GPU's memory (tiled: see memory.plan). The objective is
+    copied, never changed: its image-made terms get targets for each pyramid size. `content` (default: the first
+    content loss's image) is what colour handling keeps. A run that diverges (optimize.Watch) ends early: the best image from before is returned, upscaled to the
     output size, and `report.stopped` says what happened (no exception).
     """
     init = check_image(init, "init image")
@@ -184,7 +186,7 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
     if min(height, width) < net.min_size:
         raise ValueError(f"The output is {width}×{height}; {net.cnn.spec.title} needs at least "
                          f"{net.min_size}×{net.min_size} pixels.")
-    objective, content = _prepare(objective, settings, content, init.device)
+    objective, content = _prepare(objective, settings, content, net.cnn.device, init.device)
     pyramid = pyramid or Pyramid(1)
     sizes = pyramid.sizes(height, width, net.min_size)
     steps = pyramid.steps(settings.steps, len(sizes))
@@ -193,7 +195,7 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
     loss_fn = feature_loss(net, objective)
     grid = tile_grid(net, settings.tile, settings.halo) if settings.tile else None
     x, opt = init.detach(), None
-    with repeated_shapes(init.device):  # each level repeats its shape for every step
+    with repeated_shapes(net.cnn.device):  # each level repeats its shape for every step
         for level, size in enumerate(sizes):
             tiles = None if grid is None or grid.fits(*size) else grid
             warnings = [w for term in image_objectives(objective) for w in term.retarget(net, size, tiles)]
@@ -225,19 +227,19 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
     return x.detach(), report
 
 
-def _prepare(objective: Objective, settings: TransferSettings, content: torch.Tensor | None,
-             device: torch.device) -> tuple[Objective, torch.Tensor | None]:
-    """A copy of `objective` on `device`, with its styles colour-matched and TV added as `settings` ask,
-    and the content image colour handling keeps."""
+def _prepare(objective: Objective, settings: TransferSettings, content: torch.Tensor | None, compute: torch.device,
+             storage: torch.device) -> tuple[Objective, torch.Tensor | None]:
+    """A copy of `objective` placed on `compute` and `storage` (see Objective.place), with its styles
+    colour-matched and TV added as `settings` ask, and the content image colour handling keeps (on `storage`)."""
     # a copy whose terms this run may retarget; the image buffers are shared (never changed in place)
-    objective = copy.deepcopy(objective, memo={id(t): t for t in objective.buffers()}).to(device)
+    objective = copy.deepcopy(objective, memo={id(t): t for t in objective.buffers()}).place(compute, storage)
     if content is None:
         content = next((m.image for m in objective.modules() if isinstance(m, ContentObjective)), None)
     if settings.colour != "none":
         if content is None:
             raise ValueError(f"colour {settings.colour!r} keeps the content image's colours, but there is no "
                              f"content image: add a content loss or pass the content image.")
-        content = check_image(content, "content image").to(device)
+        content = check_image(content, "content image").to(storage)
     if settings.colour == "histogram":
         for style in (m for m in objective.modules() if isinstance(m, StyleObjective)):
             style.map_images(lambda s: match_histogram(s, content))

@@ -72,7 +72,8 @@ def step_inputs() -> list[io.Input]:
                      tooltip="Seeds the jitter; the same seed gives the same dream."),
         io.Int.Input("tile_size", default=0, min=0, max=8192, step=64,
                      tooltip="0 = automatic: the whole image at once when it fits in the device's free memory, "
-                             "else tiles sized from it. Or a size, e.g. 512: the gradient is computed in tiles "
+                             "else tiles sized from it (Dream keeps the image in host memory when not even that "
+                             "fits on the GPU). Or a size, e.g. 512: the gradient is computed in tiles "
                              "of about this size (memory follows the tile), on a grid that moves every step so "
                              "no seams show."),
     ]
@@ -110,8 +111,8 @@ class Dream(ReverieNode):
         warnings = []
         with cnn_loaded(layers.cnn) as device:
             net = feature_net(layers.cnn, layers.layers)
-            settings = dream_settings(net, settings, image)
-            x = to_bchw(image, device)
+            settings, storage = dream_settings(net, settings, image, offload=True)
+            x = to_bchw(image, storage)
             layers = layers.for_image(x) if guide is None else dataclasses.replace(layers, notes=())
             objective = layers.dream_objective() if guide is None else _guided(net, layers, guide, device)
             try:
@@ -123,13 +124,15 @@ class Dream(ReverieNode):
         return io.NodeOutput(to_bhwc(out, image), ui=shown_warnings([*layers.notes, *warnings], "Dream"))
 
 
-def dream_settings(net: FeatureNet, settings: DreamSettings, image: torch.Tensor, clip: int = 0) -> DreamSettings:
+def dream_settings(net: FeatureNet, settings: DreamSettings, image: torch.Tensor, clip: int = 0,
+                   offload: bool = False) -> tuple[DreamSettings, torch.device]:
     """`settings` with the tile that fits the device's memory for dreaming on `image` (an IMAGE batch; with
-    `clip`, a clip of that many frames dreamed one at a time); refuses a run that cannot fit."""
+    `clip`, a clip of that many frames dreamed one at a time), and the device for the images (with
+    `offload`, host memory when the image is too large for the device); refuses a run that cannot fit."""
     batch = 1 if clip else image.shape[0]
     footprint = dataclasses.replace(DREAM, images=DREAM.images + clip) if clip else DREAM
-    return dataclasses.replace(settings, tile=fit_in_memory(net, tuple(image.shape[1:3]), batch, settings.tile,
-                                                             footprint))
+    tile, storage = fit_in_memory(net, tuple(image.shape[1:3]), batch, settings.tile, footprint, offload)
+    return dataclasses.replace(settings, tile=tile), storage
 
 
 def _guided(net: FeatureNet, layers: LayerSelection, guide: torch.Tensor, device: torch.device):
@@ -170,7 +173,7 @@ class DreamZoom(ReverieNode):
         warnings = []
         with cnn_loaded(layers.cnn) as device:
             net = feature_net(layers.cnn, layers.layers)
-            settings = dream_settings(net, settings, image)
+            settings, _ = dream_settings(net, settings, image)
             x = to_bchw(image, device)
             layers = layers.for_image(x)  # topK channels are chosen on the first frame
             warnings += layers.notes

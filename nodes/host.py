@@ -13,13 +13,14 @@ import torch
 from PIL import Image
 
 from ..engine.features import FeatureNet
-from ..engine.memory import Footprint, estimate, fit
+from ..engine.memory import Footprint, estimate, plan
 from ..engine.models import CNN
 from ..engine.optimize import Progress
 from ..engine.pictures import to_pil
 
 PREVIEW_MAX = 512
 FREE_SHARE = 0.9  # of the device's free memory a run may plan to use (the estimate is already generous)
+HOST = torch.device("cpu")  # where a print larger than the device's memory keeps its image-sized buffers
 PATCHER = "reverie_patcher"  # the attribute of a CNN's module that holds its ModelPatcher
 log = logging.getLogger("reverie")
 
@@ -81,12 +82,20 @@ def feature_net(cnn: CNN, layers: Iterable[str]) -> FeatureNet:
     return FeatureNet(cnn, layers, check=mm.throw_exception_if_processing_interrupted)
 
 
-def fit_in_memory(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, footprint: Footprint) -> int:
-    """The tile a run of `size` (height, width) on `batch` images uses: the host first makes room for the
-    estimate at `tile` (0: untiled), then memory.fit chooses tiles for tile 0 when the whole image would not
-    fit in the device's free memory, or refuses with the estimate, the budget and the fix."""
+def fit_in_memory(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, footprint: Footprint,
+                  offload: bool = False) -> tuple[int, torch.device]:
+    """The tile a run of `size` (height, width) on `batch` images uses, and the device its images live on: the
+    host first makes room for the estimate at `tile` (0: untiled), then memory.plan chooses tiles for tile 0
+    when the whole image would not fit in the device's free memory, or, with `offload` and a GPU, keeps the
+    image-sized buffers in host memory when no tile would fit beside them; else it refuses with the estimate,
+    the budget and the fix."""
     device = load(net.cnn, estimate(net, size, batch, tile, footprint))
-    return fit(net, size, batch, tile, footprint, mm.get_free_memory(device) * FREE_SHARE)
+    host = mm.get_free_memory(HOST) * FREE_SHARE if offload and device.type not in ("cpu", "mps") else None
+    chosen = plan(net, size, batch, tile, footprint, mm.get_free_memory(device) * FREE_SHARE, host)
+    if chosen.offload:
+        log.info("Reverie: %s at %d×%d keeps its image-sized buffers in host memory, tiles of %d px on %s.",
+                 footprint.name, size[1], size[0], chosen.tile, device)
+    return chosen.tile, HOST if chosen.offload else device
 
 
 class NodeProgress:

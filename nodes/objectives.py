@@ -1,7 +1,8 @@
 """Content Loss, Style Loss and Dream Objective: terms that one Optimize node combines.
 
-A REVERIE_OBJECTIVE is a recipe, not tensors: each node adds a factory that Optimize calls on the
-compute device with autograd on, so no target is made under the host's inference mode.
+A REVERIE_OBJECTIVE is a recipe, not tensors: each node adds a factory that Optimize calls with autograd on
+(so no target is made under the host's inference mode), its images on the device the run keeps its images on
+(the compute device, or host memory for a print too large for it: see transfer).
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class ObjectiveRecipe:
                        content=self.content if self.content is not None else content)
 
     def build(self, net: FeatureNet, device: torch.device) -> Objective:
+        """The objective, its images on `device` (where the run keeps its images)."""
         return sum((term(net, device) for term in self.terms[1:]), self.terms[0](net, device))
 
 

@@ -46,7 +46,8 @@ def tile_inputs() -> list[io.Input]:
     return [
         io.Int.Input("tile_size", default=0, min=0, max=8192, step=64,
                      tooltip="0 = automatic: the whole image at once when it fits in the device's free "
-                             "memory, else tiles sized from it. Or a size, e.g. 512, for prints larger "
+                             "memory, else tiles sized from it (Optimize keeps the image in host memory "
+                             "when not even that fits on the GPU). Or a size, e.g. 512, for prints larger "
                              "than memory: each tile reads a halo as wide as the layers see, so the "
                              "result equals the untiled one (no seams), at about 1.5× the time."),
         io.Combo.Input("tile_statistics", options=list(TILE_STATISTICS), default="exact",
@@ -57,14 +58,16 @@ def tile_inputs() -> list[io.Input]:
 
 
 def transfer_settings(net: FeatureNet, settings: TransferSettings, targets: tuple[str, ...], size: tuple[int, int],
-                      batch: int, clip: int = 0) -> TransferSettings:
+                      batch: int, clip: int = 0) -> tuple[TransferSettings, torch.device]:
     """`settings` with the tile that fits the device's memory for a run at `size` on `batch` images keeping
-    content targets at the `targets` layers (with `clip`, the frames of a clip held beside it); refuses a run
-    that cannot fit."""
+    content targets at the `targets` layers, and the device for the images (host memory for a run too large for
+    the device; with `clip`, the frames of a clip held beside it, always the device); refuses a run that
+    cannot fit."""
     footprint = transfer_footprint(settings.optimizer, settings.ema > 0, LBFGS_HISTORY, targets)
     if clip:
         footprint = dataclasses.replace(footprint, images=footprint.images + clip + 2)  # + the warped previous result
-    return dataclasses.replace(settings, tile=fit_in_memory(net, size, batch, settings.tile, footprint))
+    tile, storage = fit_in_memory(net, size, batch, settings.tile, footprint, offload=not clip)
+    return dataclasses.replace(settings, tile=tile), storage
 
 
 class Optimize(ReverieNode):
@@ -106,12 +109,12 @@ class Optimize(ReverieNode):
             batch, out_size = 1, (size, size)
         else:
             batch, out_size = like.shape[0], fit_size(tuple(like.shape[1:3]), size or None)
-        with cnn_loaded(objective.cnn) as device:
+        with cnn_loaded(objective.cnn):
             net = feature_net(objective.cnn, objective.layers)
-            settings = transfer_settings(net, settings, objective.targets, out_size, batch)
-            content = None if objective.content is None else to_bchw(objective.content, device)
+            settings, storage = transfer_settings(net, settings, objective.targets, out_size, batch)
+            content = None if objective.content is None else to_bchw(objective.content, storage)
             start = init_image(init, content, size or None, seed,
-                               None if image is None else to_bchw(image, device)).to(device)
-            out, report = transfer(net, objective.build(net, device), start, settings, octaves,
+                               None if image is None else to_bchw(image, storage)).to(storage)
+            out, report = transfer(net, objective.build(net, storage), start, settings, octaves,
                                    NodeProgress(), content)
         return io.NodeOutput(to_bhwc(out, like), ui=shown_warnings(report.warnings, "Optimize"))

@@ -87,7 +87,7 @@ class DreamVideo(ReverieNode):
         estimate, warnings = load_flow(flow)
         with cnn_loaded(layers.cnn) as device:
             net = feature_net(layers.cnn, layers.layers)
-            settings = dream_settings(net, settings, frames, clip=len(frames))
+            settings, _ = dream_settings(net, settings, frames, clip=len(frames))
             x = to_bchw(frames, device)
             layers = layers.for_image(x[:1])  # topK channels are chosen on the first frame, for the whole clip
             warnings = [*layers.notes, *warnings]
@@ -135,8 +135,8 @@ class StyliseVideo(ReverieNode):
         estimate, warnings = load_flow(flow)
         with cnn_loaded(objective.cnn) as device:
             net = feature_net(objective.cnn, objective.layers)
-            settings = transfer_settings(net, settings, objective.targets, tuple(frames.shape[1:3]), 1,
-                                         clip=len(frames))
+            settings, _ = transfer_settings(net, settings, objective.targets, tuple(frames.shape[1:3]), 1,
+                                            clip=len(frames))
             clip = stylise_video(net, objective.build(net, device), to_bchw(frames, device), settings,
                                  temporal_weight, refresh_steps, estimate, octaves, NodeProgress())
             done = []

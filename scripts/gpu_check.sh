@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The GPU check: the engine tests on CUDA (every architecture in fp32/bf16/fp16, tiles, style and video
-# runs: tests/engine/test_on_device.py, with the rest of the engine tier beside them) and the benchmarks
-# on CUDA, each writing JSON into the results folder. Needs python3 with torch, torchvision and pytest
-# (the device tool's image has them); no network, no ComfyUI. Each step has a time limit (150 + 40 + 50 +
-# 120 + 60 + 60 s), so the whole ends within 8 minutes.
+# runs, prints kept in host memory: tests/engine/test_on_device.py, with the rest of the engine tier beside
+# them) and the benchmarks on CUDA, each writing JSON into the results folder. Needs python3 with torch,
+# torchvision and pytest (the device tool's image has them); no network, no ComfyUI. Each step has a time
+# limit (140 + 40 + 40 + 100 + 60 + 60 + 40 s), so the whole ends within 8 minutes.
 #
 # usage: scripts/gpu_check.sh [--device cuda|cpu] [--out DIR]
 #   --device cpu   the dry run: the same steps on the CPU at tiny sizes (proves the script, measures nothing)
@@ -56,9 +56,11 @@ echo "gpu_check: device $DEVICE, shared data ${REVERIE_SHARED}, results in $RESU
 if [ "$DEVICE" = cuda ]; then
   SIZE=512; ITERATIONS=1000; COARSE=20; STEPS=8; TESTS=(engine); SLACK=1
   SCALING=(--sizes 256 512 1024 2048 --steps 4 --pyramid-size 1024 --pyramid-steps 10)
+  OFFLOAD=(--sizes 2048 4096 --tile 1024 --steps 3)
 else  # the dry run: every step, tiny, with time limits for a shared CPU
   SIZE=64; ITERATIONS=6; COARSE=1; STEPS=2; TESTS=(engine/test_on_device.py engine/test_devices.py); SLACK=10
   SCALING=(--sizes 64 96 --steps 2 --pyramid-size 96 --pyramid-steps 2)
+  OFFLOAD=(--sizes 192 --tile 128 --steps 2)
 fi
 failed=0
 step() {  # step NAME SECONDS OUTPUT-JSON COMMAND...: runs COMMAND with a time limit, stdout into OUTPUT-JSON
@@ -72,13 +74,13 @@ step() {  # step NAME SECONDS OUTPUT-JSON COMMAND...: runs COMMAND with a time l
   fi
 }
 
-step "engine tests on $DEVICE" 150 "$RESULTS/engine_tests.log" \
+step "engine tests on $DEVICE" 140 "$RESULTS/engine_tests.log" \
   bash -c "cd tests && '$PY' -m pytest -q -p no:cacheprovider -m 'not slow' ${TESTS[*]} --junitxml='$RESULTS/engine_tests.xml' 2>&1"
 step "dream step overhead" 40 "$RESULTS/dream_step_overhead.json" \
   "$PY" bench/overhead.py --device "$DEVICE" --size "$SIZE" --steps "$STEPS"
-step "style step overhead" 50 "$RESULTS/style_step.json" \
+step "style step overhead" 40 "$RESULTS/style_step.json" \
   "$PY" bench/style_step.py --device "$DEVICE" --size "$SIZE" --steps "$STEPS" --repeats 2
-step "time to loss (shared weights)" 120 "$RESULTS/time_to_loss.log" \
+step "time to loss (shared weights)" 100 "$RESULTS/time_to_loss.log" \
   "$PY" bench/time_to_loss.py --device "$DEVICE" --size "$SIZE" --iterations "$ITERATIONS" \
   --octaves 3 --octave-scale 1.6 --coarse-steps "$COARSE" --reverie-steps $((ITERATIONS * 6 / 10 + 1)) \
   --out "$RESULTS/time_to_loss.json"
@@ -88,5 +90,7 @@ step "time to loss (full VGG19, random: timing only)" 60 "$RESULTS/time_to_loss_
   --reverie-steps $((ITERATIONS * 6 / 10 + 1)) --out "$RESULTS/time_to_loss.json"
 step "scaling with size" 60 "$RESULTS/scaling.json" \
   "$PY" bench/scaling.py --device "$DEVICE" "${SCALING[@]}"
+step "a print kept in host memory" 40 "$RESULTS/offload.json" \
+  "$PY" bench/offload.py --device "$DEVICE" "${OFFLOAD[@]}"
 echo "gpu_check: $failed step(s) failed; results: $(cd "$RESULTS" && ls | tr '\n' ' ')"
 exit "$failed"

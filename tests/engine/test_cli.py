@@ -42,6 +42,23 @@ def test_cli_style_writes_a_stylised_image_at_the_asked_size(tmp_path, capsys):
     assert str(target) in captured.out and "style [" in captured.err and "100%" in captured.err
 
 
+def test_cli_offload_needs_tiles_and_makes_the_same_pictures(tmp_path, capsys):
+    """--offload keeps the images in host memory (here the device is the host too, so this checks the wiring):
+    style and dream make the pictures they make without it; without a tile size it is refused."""
+    content, style = _photo_file(tmp_path, "chelsea.png", (96, 64)), _photo_file(tmp_path, "starry_night.jpg", (64, 64))
+    with pytest.raises(SystemExit) as refused:
+        main(["dream", str(content), str(tmp_path / "d.png"), "--offload"])
+    assert refused.value.code == 2 and "--offload needs a tile size (--tile N" in capsys.readouterr().err
+    outputs = []
+    for extra in ([], ["--offload"]):
+        styled, dreamt = tmp_path / f"styled{len(outputs)}.png", tmp_path / f"dreamt{len(outputs)}.png"
+        main(["style", str(content), str(styled), "--style", str(style), "--size", "80", "--style-steps", "2",
+              "--style-tile", "4096", *extra])
+        main(["dream", str(content), str(dreamt), "--steps", "2", "--octaves", "1", "--tile", "4096", *extra])
+        outputs.append([np.asarray(Image.open(path)) for path in (styled, dreamt)])
+    assert all(np.array_equal(a, b) for a, b in zip(*outputs))
+
+
 def test_cli_style_needs_layers_for_networks_without_defaults(tmp_path):
     content = _photo_file(tmp_path, "chelsea.png", (64, 64))
     with pytest.raises(SystemExit, match="give --content-layers and --style-layers"):

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from reverie.engine.features import FeatureNet
-from reverie.engine.losses import ContentLoss, GramLoss, MeanCovLoss, TVLoss, moments
+from reverie.engine.losses import ContentLoss, GramLoss, MeanCovLoss, TemporalLoss, TVLoss, moments
 from reverie.engine.objectives import ActivationL2, ChannelMean
 from reverie.engine.pyramid import resize
 from reverie.engine.step_rules import NormalizedDescent
+from reverie.engine.tiles import own_features, tile_grid
 from reverie.engine.transforms import jitter
 from reverie.engine.zoom import zoom_in
 from tests.helpers import tiny_cnn
@@ -75,3 +76,28 @@ def test_cudnn_times_repeated_shapes_on_cuda_only():
     with repeated_shapes(torch.device("cuda:0")):
         assert cudnn.benchmark and (cudnn.deterministic, cudnn.enabled) == before[1:]
     assert (cudnn.benchmark, cudnn.deterministic, cudnn.enabled) == before
+
+
+def test_an_image_in_host_memory_is_worked_on_tile_by_tile_on_the_nets_device(net, tmp_path):
+    """`place` keeps the image-sized buffers (content target, style mask, the temporal loss's warped frame and
+    weights) with the image in host memory and the rest with the net; every tile's crop, features, sums, loss
+    and gradient are then on the net's device, and so is a whole-image evaluation's."""
+    host = torch.device("cpu")
+    net.geometry = FeatureNet(tiny_cnn(tmp_path), net.layers).geometry  # measured by a real pass: on the CPU
+    grid = tile_grid(net, 32)
+    image = torch.rand(1, 3, 64, 72)
+    with torch.no_grad():
+        whole = net(torch.empty(1, 3, 64, 72, device=META))
+    content = ContentLoss("b2/relu", torch.rand(whole["b2/relu"].shape))
+    style = GramLoss("b1/relu", moments(whole["b1/relu"]), torch.ones(1, 1, 64, 72))
+    temporal = TemporalLoss(torch.rand(1, 3, 64, 72), torch.rand(1, 1, 64, 72))
+    objective = (content + style + TVLoss() + temporal).place(META, host)
+    assert content.target.device == style.mask.device == temporal.warped.device == temporal.weights.device == host
+    assert content.norm.device == content.scale.device == style.gram.device == META
+    for feats, crop, region in own_features(net, image, grid, leaves=True):
+        part = objective.sums(feats, crop, region)
+        assert crop.device == META and {v.device for v in part.values()} == {META}
+        objective.total(part).sum().backward()
+        assert crop.grad.device == META
+    view = image.to(META)
+    assert objective(net(view), view).device == META

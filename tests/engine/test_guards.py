@@ -8,7 +8,9 @@ import torch
 from reverie.engine.dream import DreamSettings, dream
 from reverie.engine.features import FeatureNet
 from reverie.engine.flow import estimate_flow
-from reverie.engine.memory import DREAM, OverBudget, estimate, fit, per_pixel, transfer_footprint
+from reverie.engine import memory
+from reverie.engine.memory import (DREAM, OverBudget, Plan, estimate, fit, offloaded, per_pixel, plan, reads,
+                                   smallest_tile, transfer_footprint)
 from reverie.engine.objectives import ActivationL2
 from reverie.engine.optimize import Diverged, feature_loss, pinned
 from reverie.engine.style import ContentObjective, StyleObjective
@@ -66,6 +68,38 @@ def test_fit_keeps_the_whole_image_chooses_tiles_or_refuses_with_the_fix(net):
     with pytest.raises(OverBudget, match=r"L-BFGS .* 8192×8192 needs about \d+\.\d GB, but 2\.0 GB .* image-sized "
                                          r"buffers alone .* at most about \d+ px on the longer side or Adam"):
         fit(net, (8192, 8192), 1, 0, LBFGS, 2 * GB)
+
+
+def test_plan_offloads_buffers_the_device_cannot_hold_beside_any_tile_or_an_efficient_one(net, monkeypatch):
+    """On the device whenever a tile fits there (tiled as fit chooses), unless automatic tiles would read more
+    than READS_LIMIT pixels per pixel they own and offloaded ones fewer; when no tile fits, with host memory for
+    them, the image-sized buffers go there and the device gets the largest tile whose work fits, or the tile
+    asked for; refused, saying which memory is short, when host memory cannot hold the buffers or the device not
+    even one tile's work."""
+    size = (8192, 8192)
+    least = smallest_tile(net, ADAM)
+    tight = estimate(net, size, 1, least, ADAM) + 1
+    assert reads(net, size, least) > 1.5
+    assert plan(net, size, 1, 0, ADAM, tight, 64 * GB) == Plan(least)  # reads below READS_LIMIT: on the device
+    monkeypatch.setattr(memory, "READS_LIMIT", 1.5)
+    wasteful = plan(net, size, 1, 0, ADAM, tight, 64 * GB)
+    assert wasteful.offload and reads(net, size, wasteful.tile) < reads(net, size, least)
+    assert plan(net, size, 1, 0, ADAM, tight, 1 * GB) == Plan(least)  # host memory cannot hold the buffers
+    assert plan(net, size, 1, least, ADAM, tight, 64 * GB) == Plan(least)  # a tile asked for that fits
+    budget = 0.5 * GB
+    with pytest.raises(OverBudget, match="image-sized buffers alone"):
+        plan(net, size, 1, 0, ADAM, budget)  # no host memory to offload to: as fit
+    chosen = plan(net, size, 1, 0, ADAM, budget, 64 * GB)
+    assert chosen.offload and least <= chosen.tile < 8192 and offloaded(net, size, 1, chosen.tile, ADAM) <= budget
+    assert offloaded(net, size, 1, chosen.tile + 64, ADAM) > budget
+    assert plan(net, size, 1, least, ADAM, budget, 64 * GB) == Plan(least, offload=True)
+    with pytest.raises(OverBudget, match=r"neither the device \(0\.5 GB available\) nor host memory \(2\.0 GB free\)"):
+        plan(net, size, 1, 0, ADAM, budget, 2 * GB)
+    with pytest.raises(OverBudget, match=rf"in tiles of {chosen.tile + 64} px needs about .* even with its image-sized "
+                                         rf"buffers in host memory.* Use a tile size of {chosen.tile} px or less"):
+        plan(net, size, 1, chosen.tile + 64, ADAM, budget, 64 * GB)
+    with pytest.raises(OverBudget, match="even with its image-sized buffers in host memory.* Free memory on the device"):
+        plan(net, size, 1, 0, ADAM, offloaded(net, size, 1, least, ADAM) - 1, 64 * GB)
 
 
 def test_the_check_stops_a_step_at_the_tile_and_the_layer_it_is_in(cnn):

@@ -93,3 +93,48 @@ def test_video_runs_on_the_device(tiny, device):
     styled = [out for out, _ in stylise_video(tiny, objective, frames, TransferSettings(steps=3), 1.0, 2, estimate)]
     for out in dreamt + styled:
         assert out.device.type == device.type and out.shape == (1, 3, 32, 40) and torch.isfinite(out).all()
+
+
+HOST = torch.device("cpu")
+
+
+def peak(device: torch.device, run):
+    """`run()`'s result and, on CUDA, the most device memory it held beyond what was allocated before (else 0)."""
+    if device.type != "cuda":
+        return run(), 0
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    start = torch.cuda.memory_allocated()
+    result = run()
+    torch.cuda.synchronize()
+    return result, torch.cuda.max_memory_allocated() - start
+
+
+def test_a_print_kept_in_host_memory_matches_one_kept_on_the_device(tiny, device):
+    """The image (with a masked style, a content target and TV) in host memory, the net on the device, tiled and
+    untiled: the same image as the run kept on the device, returned in host memory; on CUDA the device holds
+    less by at least the iterate, its gradient and Adam's two moments (both measured after a warm-up run, so
+    cuDNN's first-call workspaces count in neither)."""
+    content, style = rand(HOST, 1, 3, 384, 448, seed=6), rand(HOST, 1, 3, 48, 48, seed=7)
+    mask = (torch.arange(448) < 300).float().expand(1, 384, 448)
+    objective = (ContentObjective(content, ["b2/relu"]) + StyleObjective([style], LAYERS, weight=10, mask=mask)
+                 + StyleObjective([style], ["b3/relu"], statistic="mean_cov"))
+    settings = TransferSettings(steps=3, tv_weight=0.1, tile=96)
+    transfer(tiny, objective, content.to(device), settings, Pyramid(2, 1.5))
+    (kept, _), on_device = peak(device, lambda: transfer(tiny, objective, content.to(device), settings, Pyramid(2, 1.5)))
+    (offloaded, report), in_host = peak(device, lambda: transfer(tiny, objective, content, settings, Pyramid(2, 1.5)))
+    assert offloaded.device == HOST and report.stopped is None
+    assert (offloaded - kept.cpu()).abs().max() < 1e-3
+    if device.type == "cuda":
+        assert in_host <= on_device - 4 * content.nbytes
+    untiled, _ = transfer(tiny, objective, content[..., :96, :112], TransferSettings(steps=3, tv_weight=0.1))
+    assert untiled.device == HOST and torch.isfinite(untiled).all()
+
+
+def test_a_dream_kept_in_host_memory_matches_one_kept_on_the_device(tiny, device):
+    """Dream in moving windows with the image in host memory and the net on the device: the device's result."""
+    image = rand(HOST, 1, 3, 80, 96, seed=8)
+    settings = DreamSettings(steps=3, jitter=4, tile=48)
+    kept = dream(tiny, ActivationL2("b3/relu").to(device), image.to(device), settings, Pyramid(2, 1.4))
+    offloaded = dream(tiny, ActivationL2("b3/relu").to(device), image, settings, Pyramid(2, 1.4))
+    assert offloaded.device == HOST and (offloaded - kept.cpu()).abs().max() < 1e-3

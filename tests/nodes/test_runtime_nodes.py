@@ -167,6 +167,33 @@ def test_dream_at_6000x4000_tiles_or_is_refused_before_allocating(nodes, host, g
     assert "Dream at 6000×4000 needs about" in str(stopped.value) and "image-sized buffers alone" in str(stopped.value)
 
 
+def test_a_print_too_large_for_the_gpu_keeps_its_buffers_in_host_memory(nodes, host, vgg, googlenet, monkeypatch):
+    """A 'GPU' with 1 GB free (the meta device stands in) and 64 GB of host memory: Optimize at 8192 and Dream on
+    6000×4000 are not refused; the engine gets the images in host memory and a tile whose work fits the GPU."""
+    mm, reverie_host = host
+    import reverie.nodes.dream as dream_module
+    import reverie.nodes.optimize as optimize_module
+    gpu, called = torch.device("meta"), []
+
+    class Stop(Exception):
+        pass
+
+    def engine(net, objective, x, settings, *args):
+        called.append((x.device, settings.tile))
+        raise Stop
+
+    monkeypatch.setattr(reverie_host, "load", lambda cnn, memory_required=0: gpu)
+    monkeypatch.setattr(mm, "get_free_memory", lambda device=None, **k: 64 * GB if device == reverie_host.HOST else GB)
+    monkeypatch.setattr(optimize_module, "transfer", engine)
+    monkeypatch.setattr(dream_module, "dream", engine)
+    with pytest.raises(Stop):
+        optimize(nodes, style_objective(nodes, vgg, torch.rand(1, 48, 64, 3)), size=8192)
+    with pytest.raises(Stop):
+        dream(nodes, layers(nodes, googlenet, "inception_4c/output"), torch.zeros(1, 4000, 6000, 3))
+    assert [device for device, _ in called] == [reverie_host.HOST] * 2
+    assert all(256 <= tile < 6000 for _, tile in called), called
+
+
 def test_a_diverging_optimize_returns_an_image_and_shows_why(nodes, vgg):
     """Adam at learning rate 10 (bounded L-BFGS backtracks instead): an image comes back, with the divergence
     among the node's warnings."""
