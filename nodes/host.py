@@ -91,11 +91,18 @@ def fit_in_memory(net: FeatureNet, size: tuple[int, int], batch: int, tile: int,
     the budget and the fix."""
     device = load(net.cnn, estimate(net, size, batch, tile, footprint))
     host = mm.get_free_memory(HOST) * FREE_SHARE if offload and device.type not in ("cpu", "mps") else None
-    chosen = plan(net, size, batch, tile, footprint, mm.get_free_memory(device) * FREE_SHARE, host)
+    chosen = plan(net, size, batch, tile, footprint, free_memory(net.cnn, device) * FREE_SHARE, host)
     if chosen.offload:
         log.info("Reverie: %s at %d×%d keeps its image-sized buffers in host memory, tiles of %d px on %s.",
                  footprint.name, size[1], size[0], chosen.tile, device)
     return chosen.tile, HOST if chosen.offload else device
+
+
+def free_memory(cnn: CNN, device: torch.device) -> int:
+    """Bytes free on `device` as the host counts them for a model's run: newer hosts' ModelPatcher adds what
+    their Dynamic VRAM holds but gives back on demand (0.3.75 has no such count: the device's free memory)."""
+    count = getattr(patcher(cnn), "get_free_memory", None)
+    return count(device) if count is not None else mm.get_free_memory(device)
 
 
 class NodeProgress:

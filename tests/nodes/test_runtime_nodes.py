@@ -194,6 +194,29 @@ def test_a_print_too_large_for_the_gpu_keeps_its_buffers_in_host_memory(nodes, h
     assert all(256 <= tile < 6000 for _, tile in called), called
 
 
+def test_a_host_that_counts_reclaimable_memory_is_asked_through_the_models_patcher(nodes, host, vgg, monkeypatch):
+    """Newer hosts' ModelPatcher.get_free_memory adds memory their Dynamic VRAM gives back on demand: where it
+    exists the memory guard asks it (here it says 64 GB where the device has 1 GB, so 8192 px is not refused)."""
+    mm, reverie_host = host
+    import reverie.nodes.optimize as optimize_module
+    objective = style_objective(nodes, vgg, torch.rand(1, 48, 64, 3))
+    monkeypatch.setattr(mm, "get_free_memory", lambda *a, **k: 1 * GB)
+    monkeypatch.setattr(type(reverie_host.patcher(vgg)), "get_free_memory", lambda self, device: 64 * GB, raising=False)
+    tiles = []
+
+    class Stop(Exception):
+        pass
+
+    def engine(net, objective, x, settings, *args):
+        tiles.append(settings.tile)
+        raise Stop
+
+    monkeypatch.setattr(optimize_module, "transfer", engine)
+    with pytest.raises(Stop):
+        optimize(nodes, objective, size=8192)
+    assert len(tiles) == 1 and tiles[0] >= 4096  # with the device's 1 GB: refused (test above)
+
+
 def test_a_diverging_optimize_returns_an_image_and_shows_why(nodes, vgg):
     """Adam at learning rate 10 (bounded L-BFGS backtracks instead): an image comes back, with the divergence
     among the node's warnings."""
