@@ -59,6 +59,13 @@ def patcher(cnn: CNN) -> comfy.model_patcher.ModelPatcher:
     return found
 
 
+def host_model(cnn: CNN) -> CNN:
+    """`cnn` with its ModelPatcher as `patcher`, as ComfyUI's CLIP and VAE objects carry theirs: newer hosts'
+    cache then treats the output as a model (under RAM pressure, networks of older workflows go first)."""
+    cnn.patcher = patcher(cnn)
+    return cnn
+
+
 def load(cnn: CNN, memory_required: int = 0) -> torch.device:
     """Loads the CNN onto the compute device with the host's loader, which first frees `memory_required` bytes
     for the run (offloading other models if it must); returns the device. Outside inference mode, so the

@@ -15,7 +15,7 @@ from ..engine.download import Progress, fetch
 from ..engine.layers import parse_layers
 from ..engine.models import CNN as LoadedCNN
 from ..engine.models import DOWNLOADS, PADDING, POOLING, default_weights, load_cnn
-from .host import shown_warnings
+from .host import host_model, shown_warnings
 from .inputs import ReverieNode
 from .schema import schema
 from .types import CNN, LAYERS
@@ -146,7 +146,7 @@ class LoadCNN(ReverieNode):
         with torch.inference_mode(False):  # weights made in inference mode could not be used by autograd
             cnn = load_cnn(architecture, path, None if preprocessing == AUTO else preprocessing, pooling, padding,
                            dtype)
-        return io.NodeOutput(cnn)
+        return io.NodeOutput(host_model(cnn))
 
 
 class SelectLayers(ReverieNode):

@@ -56,11 +56,13 @@ def optimize(nodes, objective, **kw):
 
 
 def test_the_cnn_is_a_host_model_loaded_for_a_run_and_freed_with_the_others(nodes, host, googlenet, monkeypatch):
-    """During a run the CNN's ModelPatcher is among the host's loaded models; after unload_all_models its
-    weights are on the offload device, and the next run loads it again and works."""
+    """Load CNN's output carries its ModelPatcher (newer hosts' cache evicts old model outputs first); during a
+    run it is among the host's loaded models; after unload_all_models its weights are on the offload device, and
+    the next run loads it again and works."""
     mm, reverie_host = host
     patcher = reverie_host.patcher(googlenet)
     assert patcher.model is googlenet.module and reverie_host.patcher(googlenet) is patcher
+    assert googlenet.patcher is patcher  # Load CNN's output carries it, as ComfyUI's CLIP and VAE do theirs
     seen = []
     interrupt = mm.throw_exception_if_processing_interrupted
     monkeypatch.setattr(mm, "throw_exception_if_processing_interrupted",
