@@ -298,7 +298,7 @@ def _style(args, cnn: CNN, device: torch.device) -> Path:
 
 
 def _video(args, cnn: CNN, device: torch.device) -> Path:
-    frames = read_frames(args.input).to(device)
+    frames = read_frames(args.input)  # stays in host memory: each frame goes to the device in its turn
     estimate, flow_warnings = (None, []) if args.flow == "none" else flow_estimator(args.flow, args.flow_weights)
     _warn(flow_warnings)
     warnings: list[str] = []

@@ -7,7 +7,8 @@ optical flow of the input frames and kept only where that flow is reliable.
 - `stylise_video` (Ruder et al. 2016): every later frame starts from the previous result warped into it
   (everywhere, so uncovered regions start stylised too), with a temporal loss (weighted by the consistency
   mask) beside the objective; each content loss reads
-  the current frame as its content. Frames are optimised one after another: memory is one frame's.
+  the current frame as its content. Frames are optimised one after another: memory is one frame's. The clip
+  may stay in host memory: each frame moves to the network's device when its turn comes, and is yielded there.
 
 `flow=None` turns motion compensation off (the previous frame's detail is blended in place, as most
 DeepDream video tools do); `flicker` and `detail_drift` measure the result against the input's motion.
@@ -86,6 +87,7 @@ def dream_video(net: FeatureNet, objective: Objective, frames: Frames, settings:
         raise ValueError(f"refresh_steps must be at least 1; got {refresh_steps}.")
     previous_in = previous_out = None
     for t, current in enumerate(frames.split(1)):
+        current = current.to(net.cnn.device)
         report = frame_progress(callback, t, len(frames))
         seeded = dataclasses.replace(settings, seed=settings.seed + t)
         if previous_out is None or blend == 0:
@@ -114,11 +116,12 @@ def stylise_video(net: FeatureNet, objective: Objective, frames: Frames, setting
     contents = [m for m in objective.modules() if isinstance(m, ContentObjective)]
     previous_in = previous_out = None
     for t, current in enumerate(frames.split(1)):
+        current = current.to(net.cnn.device)
         for content in contents:
             content.image = current  # each content loss reads this frame
         report = frame_progress(callback, t, len(frames))
         if previous_out is None:
-            start = first if first is not None else current
+            start = (first if first is not None else current).to(current.device)
             out, result = transfer(net, objective, start, settings, pyramid, report, current)
         else:
             move = motion(flow, current, previous_in, net.check)

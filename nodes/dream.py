@@ -9,7 +9,7 @@ from comfy_api.latest import io
 from ..engine.dream import DreamSettings, dream
 from ..engine.features import FeatureNet
 from ..engine.layers import LayerSelection
-from ..engine.memory import DREAM
+from ..engine.memory import CLIP_IMAGES, DREAM
 from ..engine.optimize import Diverged, kept_frames
 from ..engine.pyramid import Pyramid, analysis_size
 from ..engine.step_rules import NORMALIZERS
@@ -124,13 +124,13 @@ class Dream(ReverieNode):
         return io.NodeOutput(to_bhwc(out, image), ui=shown_warnings([*layers.notes, *warnings], "Dream"))
 
 
-def dream_settings(net: FeatureNet, settings: DreamSettings, image: torch.Tensor, clip: int = 0,
+def dream_settings(net: FeatureNet, settings: DreamSettings, image: torch.Tensor, clip: bool = False,
                    offload: bool = False) -> tuple[DreamSettings, torch.device]:
     """`settings` with the tile that fits the device's memory for dreaming on `image` (an IMAGE batch; with
-    `clip`, a clip of that many frames dreamed one at a time), and the device for the images (with
+    `clip`, a clip's frames dreamed one at a time beside the previous one), and the device for the images (with
     `offload`, host memory when the image is too large for the device); refuses a run that cannot fit."""
     batch = 1 if clip else image.shape[0]
-    footprint = dataclasses.replace(DREAM, images=DREAM.images + clip) if clip else DREAM
+    footprint = dataclasses.replace(DREAM, images=DREAM.images + CLIP_IMAGES) if clip else DREAM
     tile, storage = fit_in_memory(net, tuple(image.shape[1:3]), batch, settings.tile, footprint, offload)
     return dataclasses.replace(settings, tile=tile), storage
 

@@ -8,7 +8,7 @@ from comfy_api.latest import io
 
 from ..engine.colour import COLOUR_MODES
 from ..engine.features import FeatureNet
-from ..engine.memory import transfer_footprint
+from ..engine.memory import CLIP_IMAGES, transfer_footprint
 from ..engine.pyramid import Pyramid
 from ..engine.transfer import (INITS, LBFGS_HISTORY, OPTIMIZERS, TILE_STATISTICS, TransferSettings, fit_size,
                                init_image, transfer)
@@ -58,14 +58,14 @@ def tile_inputs() -> list[io.Input]:
 
 
 def transfer_settings(net: FeatureNet, settings: TransferSettings, targets: tuple[str, ...], size: tuple[int, int],
-                      batch: int, clip: int = 0) -> tuple[TransferSettings, torch.device]:
+                      batch: int, clip: bool = False) -> tuple[TransferSettings, torch.device]:
     """`settings` with the tile that fits the device's memory for a run at `size` on `batch` images keeping
     content targets at the `targets` layers, and the device for the images (host memory for a run too large for
-    the device; with `clip`, the frames of a clip held beside it, always the device); refuses a run that
-    cannot fit."""
+    the device; for a `clip`'s frames, stylised one at a time beside the previous one, always the device);
+    refuses a run that cannot fit."""
     footprint = transfer_footprint(settings.optimizer, settings.ema > 0, LBFGS_HISTORY, targets)
-    if clip:
-        footprint = dataclasses.replace(footprint, images=footprint.images + clip + 2)  # + the warped previous result
+    if clip:  # + the previous frame, its result, that result warped and the temporal loss's weights
+        footprint = dataclasses.replace(footprint, images=footprint.images + CLIP_IMAGES)
     tile, storage = fit_in_memory(net, size, batch, settings.tile, footprint, offload=not clip)
     return dataclasses.replace(settings, tile=tile), storage
 

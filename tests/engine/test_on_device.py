@@ -138,3 +138,27 @@ def test_a_dream_kept_in_host_memory_matches_one_kept_on_the_device(tiny, device
     kept = dream(tiny, ActivationL2("b3/relu").to(device), image.to(device), settings, Pyramid(2, 1.4))
     offloaded = dream(tiny, ActivationL2("b3/relu").to(device), image, settings, Pyramid(2, 1.4))
     assert offloaded.device == HOST and (offloaded - kept.cpu()).abs().max() < 1e-3
+
+
+def test_a_clip_in_host_memory_is_made_a_frame_at_a_time_on_the_device(tiny, device):
+    """Dream Video and Stylise Video on a clip in host memory: every frame is made on the device, as from the
+    clip kept there; on CUDA the device's peak does not grow with the clip's length."""
+    frames = rand(HOST, 6, 3, 32, 40, seed=9)
+    estimate, _ = flow_estimator("builtin")
+    style = rand(HOST, 1, 3, 32, 32, seed=10)
+
+    def made(clip: torch.Tensor) -> torch.Tensor:
+        dreamt = dream_video(tiny, ActivationL2("b3/relu").to(device), clip, DreamSettings(steps=2, jitter=2), 0.9, 1,
+                             estimate)
+        objective = ContentObjective(clip[:1], ["b2/relu"]) + StyleObjective([style], LAYERS)
+        styled = (out for out, _ in stylise_video(tiny, objective, clip, TransferSettings(steps=3), 1.0, 2, estimate))
+        outs = [out for sequence in (dreamt, styled) for out in sequence]
+        assert {out.device.type for out in outs} == {device.type}
+        return torch.cat([out.cpu() for out in outs])
+
+    kept = made(frames.to(device))
+    in_host, long_peak = peak(device, lambda: made(frames))
+    _, short_peak = peak(device, lambda: made(frames[:2]))
+    assert (in_host - kept).abs().max() < 1e-4
+    if device.type == "cuda":
+        assert long_peak - short_peak < frames[:2].nbytes
