@@ -142,21 +142,31 @@ def test_optimize_at_8192_on_a_small_budget_is_refused_before_allocating(nodes, 
     assert time.monotonic() - start < 60 and rss() - before < 0.3 * GB
 
 
-def test_dream_at_6000x4000_tiles_or_is_refused_before_allocating(nodes, host, googlenet, monkeypatch):
+class Stop(Exception):
+    """What the stand-in engine raises once it has seen what a node gives it."""
+
+
+@pytest.fixture
+def engine(monkeypatch) -> list[tuple[torch.device, int]]:
+    """Stands in for the engine's dream and transfer behind the nodes: records the device of the image each is
+    given and the settings' tile, then raises Stop (nothing large is made)."""
+    import reverie.nodes.dream as dream_module
+    import reverie.nodes.optimize as optimize_module
+    called = []
+
+    def stand_in(net, objective, x, settings, *args):
+        called.append((x.device, settings.tile))
+        raise Stop
+
+    monkeypatch.setattr(dream_module, "dream", stand_in)
+    monkeypatch.setattr(optimize_module, "transfer", stand_in)
+    return called
+
+
+def test_dream_at_6000x4000_tiles_or_is_refused_before_allocating(nodes, host, googlenet, engine, monkeypatch):
     """tile_size 0 on a 6000×4000 image: with 8 GB free the run is tiled (the engine is called with a tile,
     and stopped there); with 1 GB it is refused before the image is copied."""
     mm, _ = host
-    import reverie.nodes.dream as dream_module
-    chosen = []
-
-    class Stop(Exception):
-        pass
-
-    def engine_dream(net, objective, x, settings, *args):
-        chosen.append(settings.tile)
-        raise Stop
-
-    monkeypatch.setattr(dream_module, "dream", engine_dream)
     selection = layers(nodes, googlenet, "inception_4c/output")
     image = torch.zeros(1, 4000, 6000, 3)
     for free, limit in ((8 * GB, 1.0 * GB), (1 * GB, 0.2 * GB)):
@@ -165,58 +175,37 @@ def test_dream_at_6000x4000_tiles_or_is_refused_before_allocating(nodes, host, g
         with pytest.raises(Stop if free > GB else ValueError) as stopped:
             dream(nodes, selection, image)
         assert time.monotonic() - start < 60 and rss() - before < limit
-    assert len(chosen) == 1 and 512 <= chosen[0] < 4000
+    assert len(engine) == 1 and 512 <= engine[0][1] < 4000
     assert "Dream at 6000×4000 needs about" in str(stopped.value) and "image-sized buffers alone" in str(stopped.value)
 
 
-def test_a_print_too_large_for_the_gpu_keeps_its_buffers_in_host_memory(nodes, host, vgg, googlenet, monkeypatch):
+def test_a_print_too_large_for_the_gpu_keeps_its_buffers_in_host_memory(nodes, host, vgg, googlenet, engine,
+                                                                        monkeypatch):
     """A 'GPU' with 1 GB free (the meta device stands in) and 64 GB of host memory: Optimize at 8192 and Dream on
     6000×4000 are not refused; the engine gets the images in host memory and a tile whose work fits the GPU."""
     mm, reverie_host = host
-    import reverie.nodes.dream as dream_module
-    import reverie.nodes.optimize as optimize_module
-    gpu, called = torch.device("meta"), []
-
-    class Stop(Exception):
-        pass
-
-    def engine(net, objective, x, settings, *args):
-        called.append((x.device, settings.tile))
-        raise Stop
-
+    gpu = torch.device("meta")
     monkeypatch.setattr(reverie_host, "load", lambda cnn, memory_required=0: gpu)
     monkeypatch.setattr(mm, "get_free_memory", lambda device=None, **k: 64 * GB if device == reverie_host.HOST else GB)
-    monkeypatch.setattr(optimize_module, "transfer", engine)
-    monkeypatch.setattr(dream_module, "dream", engine)
     with pytest.raises(Stop):
         optimize(nodes, style_objective(nodes, vgg, torch.rand(1, 48, 64, 3)), size=8192)
     with pytest.raises(Stop):
         dream(nodes, layers(nodes, googlenet, "inception_4c/output"), torch.zeros(1, 4000, 6000, 3))
-    assert [device for device, _ in called] == [reverie_host.HOST] * 2
-    assert all(256 <= tile < 6000 for _, tile in called), called
+    assert [device for device, _ in engine] == [reverie_host.HOST] * 2
+    assert all(256 <= tile < 6000 for _, tile in engine), engine
 
 
-def test_a_host_that_counts_reclaimable_memory_is_asked_through_the_models_patcher(nodes, host, vgg, monkeypatch):
+def test_a_host_that_counts_reclaimable_memory_is_asked_through_the_models_patcher(nodes, host, vgg, engine,
+                                                                                   monkeypatch):
     """Newer hosts' ModelPatcher.get_free_memory adds memory their Dynamic VRAM gives back on demand: where it
     exists the memory guard asks it (here it says 64 GB where the device has 1 GB, so 8192 px is not refused)."""
     mm, reverie_host = host
-    import reverie.nodes.optimize as optimize_module
     objective = style_objective(nodes, vgg, torch.rand(1, 48, 64, 3))
     monkeypatch.setattr(mm, "get_free_memory", lambda *a, **k: 1 * GB)
     monkeypatch.setattr(type(reverie_host.patcher(vgg)), "get_free_memory", lambda self, device: 64 * GB, raising=False)
-    tiles = []
-
-    class Stop(Exception):
-        pass
-
-    def engine(net, objective, x, settings, *args):
-        tiles.append(settings.tile)
-        raise Stop
-
-    monkeypatch.setattr(optimize_module, "transfer", engine)
     with pytest.raises(Stop):
         optimize(nodes, objective, size=8192)
-    assert len(tiles) == 1 and tiles[0] >= 4096  # with the device's 1 GB: refused (test above)
+    assert len(engine) == 1 and engine[0][1] >= 4096  # with the device's 1 GB: refused (the 8192 test above)
 
 
 def test_a_diverging_optimize_returns_an_image_and_shows_why(nodes, vgg):
