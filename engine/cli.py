@@ -315,7 +315,7 @@ def _video(args, cnn: CNN, device: torch.device) -> Path:
     done: list[torch.Tensor] = []
     try:
         with bar:
-            done.extend(clip)
+            done.extend(out.cpu() for out in clip)  # each result leaves the device at once
     except KeyboardInterrupt:  # the frames finished so far are kept
         _warn(warnings)
         if done:

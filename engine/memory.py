@@ -47,9 +47,9 @@ class Footprint:
 
 # iterate, gradient, best and last checked images, the octave's base and detail, the jittered view, the input
 DREAM = Footprint(8, (), False, "Dream")
-# what a frame of a clip holds beside its own run: the previous frame, its result, that result (or its detail)
-# warped into this frame, and the flow with its consistency mask (the clip itself stays in host memory)
-CLIP_IMAGES = 4
+# what a frame of a clip holds beside its own run: the frame, the previous frame, its result, that result (or
+# its detail) warped into this frame, and the flow with its consistency mask (the clip stays in host memory)
+CLIP_IMAGES = 5
 
 
 def transfer_footprint(optimizer: str, ema: bool, history: int, targets: tuple[str, ...] = ()) -> Footprint:

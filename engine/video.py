@@ -8,7 +8,8 @@ optical flow of the input frames and kept only where that flow is reliable.
   (everywhere, so uncovered regions start stylised too), with a temporal loss (weighted by the consistency
   mask) beside the objective; each content loss reads
   the current frame as its content. Frames are optimised one after another: memory is one frame's. The clip
-  may stay in host memory: each frame moves to the network's device when its turn comes, and is yielded there.
+  may stay in host memory, in any float dtype and layout (a view of ComfyUI's images): each frame becomes a
+  float32 copy on the network's device when its turn comes, and its result is yielded there.
 
 `flow=None` turns motion compensation off (the previous frame's detail is blended in place, as most
 DeepDream video tools do); `flicker` and `detail_drift` measure the result against the input's motion.
@@ -58,6 +59,11 @@ def motion(estimate: FlowEstimator | None, current: torch.Tensor, previous: torc
 Frames = torch.Tensor | Sequence[torch.Tensor]
 
 
+def on_device(frame: torch.Tensor, net: FeatureNet) -> torch.Tensor:
+    """A frame of a clip as a contiguous float32 copy on the net's device (the clip may be a view in host memory)."""
+    return frame.to(net.cnn.device, torch.float32, memory_format=torch.contiguous_format)
+
+
 def check_frames(frames: Frames) -> torch.Tensor:
     """A clip `[T, 3, H, W]` (T ≥ 1) from a batch or a sequence of `[3, H, W]` / `[1, 3, H, W]` frames, which
     must all have one size."""
@@ -87,7 +93,7 @@ def dream_video(net: FeatureNet, objective: Objective, frames: Frames, settings:
         raise ValueError(f"refresh_steps must be at least 1; got {refresh_steps}.")
     previous_in = previous_out = None
     for t, current in enumerate(frames.split(1)):
-        current = current.to(net.cnn.device)
+        current = on_device(current, net)
         report = frame_progress(callback, t, len(frames))
         seeded = dataclasses.replace(settings, seed=settings.seed + t)
         if previous_out is None or blend == 0:
@@ -116,7 +122,7 @@ def stylise_video(net: FeatureNet, objective: Objective, frames: Frames, setting
     contents = [m for m in objective.modules() if isinstance(m, ContentObjective)]
     previous_in = previous_out = None
     for t, current in enumerate(frames.split(1)):
-        current = current.to(net.cnn.device)
+        current = on_device(current, net)
         for content in contents:
             content.image = current  # each content loss reads this frame
         report = frame_progress(callback, t, len(frames))

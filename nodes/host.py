@@ -27,11 +27,17 @@ log = logging.getLogger("reverie")
 
 def to_bchw(image: torch.Tensor, device: torch.device) -> torch.Tensor:
     """ComfyUI IMAGE [B,H,W,C] (C = 1..4, any float dtype) to an RGB float32 BCHW copy on `device`."""
+    return rgb_view(image).to(device, memory_format=torch.contiguous_format, copy=True)
+
+
+def rgb_view(image: torch.Tensor) -> torch.Tensor:
+    """ComfyUI IMAGE [B,H,W,C] as RGB float32 [B,3,H,W] where it is, a view when it can be (float32 RGB or RGBA):
+    the video engine copies one frame at a time to the device, so a clip is never copied whole."""
     if image.dim() != 4 or not 1 <= image.shape[-1] <= 4:
         raise ValueError(f"Expected an IMAGE of shape [batch, height, width, channels] with 1-4 channels; "
                          f"got {tuple(image.shape)}.")
     rgb = image[..., :3] if image.shape[-1] >= 3 else image[..., :1].expand(*image.shape[:-1], 3)
-    return rgb.to(device=device, dtype=torch.float32).permute(0, 3, 1, 2).clone(memory_format=torch.contiguous_format)
+    return rgb.float().permute(0, 3, 1, 2)
 
 
 def to_bhwc(x: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:

@@ -13,7 +13,7 @@ from ..engine.pyramid import Pyramid
 from ..engine.transfer import TransferSettings
 from ..engine.video import dream_video, stylise_video
 from .dream import dream_settings, step_inputs
-from .host import HOST, NodeProgress, cnn_loaded, feature_net, shown_warnings, to_bchw, to_bhwc
+from .host import NodeProgress, cnn_loaded, feature_net, rgb_view, shown_warnings, to_bhwc
 from .inputs import ReverieNode
 from .models import FOLDER
 from .objectives import ObjectiveRecipe
@@ -88,7 +88,7 @@ class DreamVideo(ReverieNode):
         with cnn_loaded(layers.cnn) as device:
             net = feature_net(layers.cnn, layers.layers)
             settings, _ = dream_settings(net, settings, frames, clip=True)
-            x = to_bchw(frames, HOST)  # each frame goes to the device in its turn
+            x = rgb_view(frames)  # each frame goes to the device in its turn
             layers = layers.for_image(x[:1])  # topK channels are chosen on the first frame, for the whole clip
             warnings = [*layers.notes, *warnings]
             clip = dream_video(net, layers.dream_objective().to(device), x, settings, blend, refresh_steps, estimate,
@@ -136,7 +136,7 @@ class StyliseVideo(ReverieNode):
         with cnn_loaded(objective.cnn) as device:
             net = feature_net(objective.cnn, objective.layers)
             settings, _ = transfer_settings(net, settings, objective.targets, tuple(frames.shape[1:3]), 1, clip=True)
-            clip = stylise_video(net, objective.build(net, device), to_bchw(frames, HOST), settings,
+            clip = stylise_video(net, objective.build(net, device), rgb_view(frames), settings,
                                  temporal_weight, refresh_steps, estimate, octaves, NodeProgress())
             done = []
             for t, (out, report) in enumerate(clip):

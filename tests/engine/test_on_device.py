@@ -143,7 +143,7 @@ def test_a_dream_kept_in_host_memory_matches_one_kept_on_the_device(tiny, device
 def test_a_clip_in_host_memory_is_made_a_frame_at_a_time_on_the_device(tiny, device):
     """Dream Video and Stylise Video on a clip in host memory: every frame is made on the device, as from the
     clip kept there; on CUDA the device's peak does not grow with the clip's length."""
-    frames = rand(HOST, 6, 3, 32, 40, seed=9)
+    frames = rand(HOST, 6, 40, 32, 4, seed=9)[..., :3].permute(0, 3, 2, 1)  # a view, as of an RGBA IMAGE
     estimate, _ = flow_estimator("builtin")
     style = rand(HOST, 1, 3, 32, 32, seed=10)
 
@@ -152,9 +152,9 @@ def test_a_clip_in_host_memory_is_made_a_frame_at_a_time_on_the_device(tiny, dev
                              estimate)
         objective = ContentObjective(clip[:1], ["b2/relu"]) + StyleObjective([style], LAYERS)
         styled = (out for out, _ in stylise_video(tiny, objective, clip, TransferSettings(steps=3), 1.0, 2, estimate))
-        outs = [out for sequence in (dreamt, styled) for out in sequence]
-        assert {out.device.type for out in outs} == {device.type}
-        return torch.cat([out.cpu() for out in outs])
+        outs = [(out.device.type, out.cpu()) for sequence in (dreamt, styled) for out in sequence]  # each leaves at once
+        assert {made_on for made_on, _ in outs} == {device.type}
+        return torch.cat([out for _, out in outs])
 
     kept = made(frames.to(device))
     in_host, long_peak = peak(device, lambda: made(frames))
