@@ -73,6 +73,10 @@ step() {  # step NAME SECONDS OUTPUT-JSON COMMAND...: runs COMMAND with a time l
     failed=$((failed + 1))
   fi
 }
+shared_step() {  # step, when the shared weights and test images are there; else it is reported as skipped
+  if [ -d "$REVERIE_SHARED/weights" ] && [ -d "$REVERIE_SHARED/testdata" ]; then step "$@"; else
+    echo "gpu_check: $1 skipped: no weights and test images in $REVERIE_SHARED"; fi
+}
 
 step "engine tests on $DEVICE" 140 "$RESULTS/engine_tests.log" \
   bash -c "cd tests && '$PY' -m pytest -q -p no:cacheprovider -m 'not slow' ${TESTS[*]} --junitxml='$RESULTS/engine_tests.xml' 2>&1"
@@ -80,17 +84,17 @@ step "dream step overhead" 40 "$RESULTS/dream_step_overhead.json" \
   "$PY" bench/overhead.py --device "$DEVICE" --size "$SIZE" --steps "$STEPS"
 step "style step overhead" 40 "$RESULTS/style_step.json" \
   "$PY" bench/style_step.py --device "$DEVICE" --size "$SIZE" --steps "$STEPS" --repeats 2
-step "time to loss (shared weights)" 100 "$RESULTS/time_to_loss.log" \
+shared_step "time to loss (shared weights)" 100 "$RESULTS/time_to_loss.log" \
   "$PY" bench/time_to_loss.py --device "$DEVICE" --size "$SIZE" --iterations "$ITERATIONS" \
   --octaves 3 --octave-scale 1.6 --coarse-steps "$COARSE" --reverie-steps $((ITERATIONS * 6 / 10 + 1)) \
   --out "$RESULTS/time_to_loss.json"
-step "time to loss (full VGG19, random: timing only)" 60 "$RESULTS/time_to_loss_vgg19_random.log" \
+shared_step "time to loss (full VGG19, random: timing only)" 60 "$RESULTS/time_to_loss_vgg19_random.log" \
   "$PY" bench/time_to_loss.py --device "$DEVICE" --recipe neural_style --net vgg19-random --size "$SIZE" \
   --iterations "$ITERATIONS" --octaves 3 --octave-scale 1.6 --coarse-steps "$COARSE" \
   --reverie-steps $((ITERATIONS * 6 / 10 + 1)) --out "$RESULTS/time_to_loss.json"
 step "scaling with size" 60 "$RESULTS/scaling.json" \
   "$PY" bench/scaling.py --device "$DEVICE" "${SCALING[@]}"
-step "a print kept in host memory" 40 "$RESULTS/offload.json" \
+shared_step "a print kept in host memory" 40 "$RESULTS/offload.json" \
   "$PY" bench/offload.py --device "$DEVICE" "${OFFLOAD[@]}"
 echo "gpu_check: $failed step(s) failed; results: $(cd "$RESULTS" && ls | tr '\n' ' ')"
 exit "$failed"
