@@ -14,7 +14,8 @@ from ..engine.optimize import Diverged, kept_frames
 from ..engine.pyramid import Pyramid, analysis_size
 from ..engine.step_rules import NORMALIZERS
 from ..engine.zoom import dream_zoom
-from .host import NodeProgress, cnn_loaded, feature_net, fit_in_memory, shown_warnings, to_bchw, to_bhwc
+from .host import (NodeProgress, cnn_loaded, feature_net, fit_in_memory, placement_notes, shown_warnings, to_bchw,
+                   to_bhwc)
 from .inputs import ReverieNode
 from .schema import schema
 from .types import LAYERS, OCTAVES
@@ -121,7 +122,8 @@ class Dream(ReverieNode):
                 if e.image is None:
                     raise
                 out, warnings = e.image, [str(e)]
-        return io.NodeOutput(to_bhwc(out, image), ui=shown_warnings([*layers.notes, *warnings], "Dream"))
+        notes = placement_notes(storage, device, settings.tile)
+        return io.NodeOutput(to_bhwc(out, image), ui=shown_warnings([*notes, *layers.notes, *warnings], "Dream"))
 
 
 def dream_settings(net: FeatureNet, settings: DreamSettings, image: torch.Tensor, clip: bool = False,

@@ -105,10 +105,16 @@ def fit_in_memory(net: FeatureNet, size: tuple[int, int], batch: int, tile: int,
     device = load(net.cnn, estimate(net, size, batch, tile, footprint))
     host = mm.get_free_memory(HOST) * FREE_SHARE if offload and device.type not in ("cpu", "mps") else None
     chosen = plan(net, size, batch, tile, footprint, free_memory(net.cnn, device) * FREE_SHARE, host)
-    if chosen.offload:
-        log.info("Reverie: %s at %d×%d keeps its image-sized buffers in host memory, tiles of %d px on %s.",
-                 footprint.name, size[1], size[0], chosen.tile, device)
     return chosen.tile, HOST if chosen.offload else device
+
+
+def placement_notes(storage: torch.device, device: torch.device, tile: int) -> list[str]:
+    """What the node says about where its run kept the image (see fit_in_memory): nothing when on the device."""
+    if storage == device:
+        return []
+    return [f"The image and the buffers as large as it were kept in host memory: the GPU had room for them only "
+            f"beside tiles too small to work well, or for none. It worked on tiles of {tile} px, moved there and "
+            f"back (slower than a run that fits; the same result)."]
 
 
 def free_memory(cnn: CNN, device: torch.device) -> int:

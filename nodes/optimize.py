@@ -12,7 +12,8 @@ from ..engine.memory import CLIP_IMAGES, transfer_footprint
 from ..engine.pyramid import Pyramid
 from ..engine.transfer import (INITS, LBFGS_HISTORY, OPTIMIZERS, TILE_STATISTICS, TransferSettings, fit_size,
                                init_image, transfer)
-from .host import NodeProgress, cnn_loaded, feature_net, fit_in_memory, shown_warnings, to_bchw, to_bhwc
+from .host import (NodeProgress, cnn_loaded, feature_net, fit_in_memory, placement_notes, shown_warnings, to_bchw,
+                   to_bhwc)
 from .inputs import ReverieNode
 from .objectives import ObjectiveRecipe
 from .schema import schema
@@ -109,7 +110,7 @@ class Optimize(ReverieNode):
             batch, out_size = 1, (size, size)
         else:
             batch, out_size = like.shape[0], fit_size(tuple(like.shape[1:3]), size or None)
-        with cnn_loaded(objective.cnn):
+        with cnn_loaded(objective.cnn) as device:
             net = feature_net(objective.cnn, objective.layers)
             settings, storage = transfer_settings(net, settings, objective.targets, out_size, batch)
             content = None if objective.content is None else to_bchw(objective.content, storage)
@@ -117,4 +118,5 @@ class Optimize(ReverieNode):
                                None if image is None else to_bchw(image, storage)).to(storage)
             out, report = transfer(net, objective.build(net, storage), start, settings, octaves,
                                    NodeProgress(), content)
-        return io.NodeOutput(to_bhwc(out, like), ui=shown_warnings(report.warnings, "Optimize"))
+        notes = placement_notes(storage, device, settings.tile)
+        return io.NodeOutput(to_bhwc(out, like), ui=shown_warnings([*notes, *report.warnings], "Optimize"))

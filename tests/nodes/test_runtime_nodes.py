@@ -195,6 +195,24 @@ def test_a_print_too_large_for_the_gpu_keeps_its_buffers_in_host_memory(nodes, h
     assert all(256 <= tile < 6000 for _, tile in engine), engine
 
 
+def test_a_node_that_kept_the_image_in_host_memory_says_so(nodes, host, vgg, monkeypatch):
+    """The 'GPU' of the test above with 0.25 GB free: Optimize at 4096 keeps the image in host memory and says so on
+    the node, with the tile it used; the same run on a device with room says nothing of the kind."""
+    mm, reverie_host = host
+    import reverie.nodes.optimize as optimize_module
+    from reverie.engine.transfer import TransferReport
+    monkeypatch.setattr(optimize_module, "transfer",
+                        lambda net, objective, x, settings, *a: (x, TransferReport([tuple(x.shape[-2:])])))
+    objective = style_objective(nodes, vgg, torch.rand(1, 48, 64, 3))
+    for device, free in ((torch.device("meta"), 0.25 * GB), (reverie_host.HOST, 64 * GB)):
+        monkeypatch.setattr(reverie_host, "load", lambda cnn, memory_required=0, device=device: device)
+        monkeypatch.setattr(mm, "get_free_memory",
+                            lambda at=None, free=free, **k: 64 * GB if at == reverie_host.HOST else free)
+        notes = optimize(nodes, objective, size=4096).ui["reverie_warnings"]
+        kept = [n for n in notes if "kept in host memory" in n]
+        assert (len(kept) == 1 and "It worked on tiles of" in kept[0]) == (device.type == "meta"), notes
+
+
 def test_a_host_that_counts_reclaimable_memory_is_asked_through_the_models_patcher(nodes, host, vgg, engine,
                                                                                    monkeypatch):
     """Newer hosts' ModelPatcher.get_free_memory adds memory their Dynamic VRAM gives back on demand: where it
