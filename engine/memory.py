@@ -100,8 +100,7 @@ def window(net: FeatureNet, size: tuple[int, int], tile: int, exact: bool) -> in
     if not tile or max(height, width) <= tile:
         return height * width
     if exact:
-        return max((t.crop[0].stop - t.crop[0].start) * (t.crop[1].stop - t.crop[1].start)
-                   for t in tile_grid(net, tile).tiles(height, width))
+        return max(t.read for t in tile_grid(net, tile).tiles(height, width))
     side = [min(n, math.ceil(1.5 * n / math.ceil(n / tile))) for n in size]  # tiles.Tiling: up to 1.5 cells
     return side[0] * side[1]
 
@@ -115,7 +114,7 @@ def estimate(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, foot
 def parts(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, footprint: Footprint) -> tuple[float, float]:
     """(bytes of the image-sized buffers, bytes of the largest window's activations)."""
     activations, features = per_pixel(net)
-    per_image = footprint.images * RGB_FLOAT + sum(features[layer] for layer in footprint.targets) / 2  # float16
+    per_image = footprint.images * RGB_FLOAT + _targets(features, footprint)
     return batch * per_image * size[0] * size[1], batch * activations * window(net, size, tile, footprint.exact)
 
 
@@ -193,9 +192,7 @@ def reads(net: FeatureNet, size: tuple[int, int], tile: int) -> float:
     """Pixels exact tiles of `tile` px read (crops with their halo) per pixel of the image; 1 untiled."""
     if not tile or max(size) <= tile:
         return 1.0
-    crops = sum((t.crop[0].stop - t.crop[0].start) * (t.crop[1].stop - t.crop[1].start)
-                for t in tile_grid(net, tile).tiles(*size))
-    return crops / (size[0] * size[1])
+    return sum(t.read for t in tile_grid(net, tile).tiles(*size)) / (size[0] * size[1])
 
 
 def offloaded(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, footprint: Footprint) -> int:
@@ -204,8 +201,12 @@ def offloaded(net: FeatureNet, size: tuple[int, int], batch: int, tile: int, foo
     targets); the optimiser's state never does."""
     activations, features = per_pixel(net)
     pixels = batch * window(net, size, tile, footprint.exact)
-    crossing = CROSSING * RGB_FLOAT + sum(features[layer] for layer in footprint.targets) / 2  # float16 targets
-    return int(pixels * (activations + crossing))
+    return int(pixels * (activations + CROSSING * RGB_FLOAT + _targets(features, footprint)))
+
+
+def _targets(features: dict[str, float], footprint: Footprint) -> float:
+    """Bytes per input pixel of the run's content targets, kept in float16 (half of `features`' float32)."""
+    return sum(features[layer] for layer in footprint.targets) / 2
 
 
 def _largest_tile(size: tuple[int, int], least: int, fits: Callable[[int], bool]) -> int | None:

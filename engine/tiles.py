@@ -80,6 +80,12 @@ class Tile:
     crop: Window
     own: Window
 
+    @property
+    def read(self) -> int:
+        """Pixels the tile reads: its crop's area."""
+        rows, cols = self.crop
+        return (rows.stop - rows.start) * (cols.stop - cols.start)
+
 
 @dataclass(frozen=True)
 class TileGrid:

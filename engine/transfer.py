@@ -174,8 +174,9 @@ def transfer(net: FeatureNet, objective: Objective, init: torch.Tensor, settings
     the network computes on its own, one tile (or the whole image) at a time: an `init` in host memory with
     the network on a GPU runs prints larger than the GPU's memory (tiled: see memory.plan). The objective is
     copied, never changed: its image-made terms get targets for each pyramid size. `content` (default: the first
-    content loss's image) is what colour handling keeps. A run that diverges (optimize.Watch) ends early: the best image from before is returned, upscaled to the
-    output size, and `report.stopped` says what happened (no exception).
+    content loss's image) is what colour handling keeps. A run that diverges (optimize.Watch) ends early: the
+    best image from before is returned, upscaled to the output size, and `report.stopped` says what happened
+    (no exception).
     """
     init = check_image(init, "init image")
     missing = objective.layers() - set(net.layers)
